@@ -1,0 +1,171 @@
+"""The contracts between the core and every plugin.
+
+The core (runner, store, reports) only ever talks to these classes, so a third-party
+method, dataset or metric is a subclass registered through a hook and nothing more.
+
+Images travel as float32 RGB tensors, NCHW with N = 1, values in [0, 1]. Label maps are
+int64 tensors of shape 1xHxW (255 = ignore).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from llebench.weights import WeightsFile
+
+MetricKind = Literal["no-reference", "full-reference", "task", "efficiency"]
+DatasetKind = Literal["no-reference", "paired", "segmentation"]
+
+
+@dataclass
+class Sample:
+    """One test image, with what a metric might need beside it."""
+
+    id: str
+    input: torch.Tensor
+    reference: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnhanceRecord:
+    """What the runner knows about how an output was produced (for efficiency metrics)."""
+
+    seconds: float
+    device: str
+
+
+class Enhancer(abc.ABC):
+    """A low-light enhancement method.
+
+    Subclasses set ``name`` and implement :meth:`enhance`. Options given by the user
+    (``--weights``, ``-o key=value`` or a config table) arrive as keyword arguments;
+    unknown options must raise ``TypeError`` so typos are not silently ignored.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: pretrained files this method may need; listed by ``llebench weights list``
+    weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
+    #: False for methods whose output is the input itself (nothing worth caching)
+    caches_output: ClassVar[bool] = True
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+
+    @property
+    def variant(self) -> str:
+        """A short label of non-default behaviour (e.g. ``official``); '' for the paper's."""
+        return ""
+
+    def weights_used(self) -> dict[str, str]:
+        """``{file name: sha256}`` of every pretrained file actually loaded."""
+        return {}
+
+    def settings(self) -> dict[str, Any]:
+        """Every option that changes the output; stored in the manifest."""
+        return {}
+
+    @abc.abstractmethod
+    def enhance(self, image: torch.Tensor) -> torch.Tensor:
+        """Map a 1x3xHxW [0,1] tensor to an enhanced 1x3xHxW tensor (clamped by the caller)."""
+
+
+class Dataset(abc.ABC):
+    """A set of test samples on disk (or generated).
+
+    ``ids()`` must be cheap and raise :class:`llebench.errors.DatasetUnavailable` with
+    the expected layout when the data is absent; ``load(id)`` reads one sample and raises
+    :class:`llebench.errors.ImageError` (naming the file) when it cannot.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[DatasetKind] = "no-reference"
+    description: ClassVar[str] = ""
+    #: how the files must be laid out under the data root (shown in errors and docs)
+    layout: ClassVar[str] = ""
+    #: where to obtain the data
+    source: ClassVar[str] = ""
+    #: part of the datasets used when ``--datasets`` is not given
+    default: ClassVar[bool] = False
+
+    def __init__(self, data_root: Path | None = None, arg: str | None = None) -> None:
+        self.data_root = data_root
+        self.arg = arg
+
+    @property
+    def label(self) -> str:
+        """The dataset name used in scores (includes the argument of ``folder:PATH``)."""
+        return self.name if self.arg is None else f"{self.name}:{self.arg}"
+
+    @property
+    def has_reference(self) -> bool:
+        return self.kind == "paired"
+
+    @property
+    def has_labels(self) -> bool:
+        return self.kind == "segmentation"
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that defines the samples (root, protocol, resizing)."""
+        return {}
+
+    @abc.abstractmethod
+    def ids(self) -> list[str]:
+        """Sorted sample ids (relative paths without surprises: no '..', no absolute)."""
+
+    @abc.abstractmethod
+    def load(self, sample_id: str) -> Sample:
+        """Read one sample."""
+
+
+class Metric(abc.ABC):
+    """An image-quality, task or efficiency measure.
+
+    ``settings()`` must say exactly how the number is computed (implementation, colour
+    space, crop border, parameter file) because it is stored beside every score: two
+    NIQE implementations give two different numbers.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[MetricKind] = "no-reference"
+    lower_better: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
+    #: part of the metrics used when ``--metrics`` is not given
+    default: ClassVar[bool] = False
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.kind == "full-reference"
+
+    @property
+    def needs_labels(self) -> bool:
+        return self.kind == "task"
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    @abc.abstractmethod
+    def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
+        """Score one enhanced image (1x3xHxW, [0,1], quantised to 8 bits like the saved PNG)."""
+
+
+class Report(abc.ABC):
+    """A page layout built from a results directory."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def render(self, run: "RunResults") -> str:  # noqa: F821 - defined in llebench.store
+        """Return a complete, self-contained HTML document."""

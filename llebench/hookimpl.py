@@ -1,0 +1,5 @@
+"""The marker plugins use to implement hooks: ``from llebench import hookimpl``."""
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("llebench")

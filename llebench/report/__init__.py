@@ -1,0 +1,1 @@
+"""Reports: pandas tables of the tidy scores rendered to self-contained HTML."""

@@ -1,0 +1,128 @@
+"""Resolving pretrained files: explicit path, $LLEBENCH_WEIGHTS, the user cache, download.
+
+Every pretrained file (network checkpoints, metric parameter files) goes through
+:func:`resolve`, so a user can run fully offline by dropping the files in one directory,
+and a file that is present but different from the published one is never used silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from llebench.errors import ChecksumMismatch, WeightsNotFound
+
+ENV_WEIGHTS = "LLEBENCH_WEIGHTS"
+ENV_CACHE = "LLEBENCH_CACHE"
+ENV_OFFLINE = "LLEBENCH_OFFLINE"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A published pretrained file: where it comes from and what it must hash to."""
+
+    filename: str
+    url: str
+    sha256: str | None
+    description: str = ""
+
+
+def cache_dir() -> Path:
+    """``$LLEBENCH_CACHE/weights`` or ``~/.cache/llebench/weights``."""
+    root = os.environ.get(ENV_CACHE)
+    base = Path(root) if root else Path.home() / ".cache" / "llebench"
+    return base / "weights"
+
+
+def search_dirs() -> list[Path]:
+    """Directories searched, in order, for a file that was not given explicitly."""
+    dirs = []
+    env = os.environ.get(ENV_WEIGHTS)
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(cache_dir())
+    return dirs
+
+
+def sha256sum(path: Path) -> str:
+    """Hex sha256 of a file (cached per path, size and mtime)."""
+    stat = path.stat()
+    return _sha256_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, spec: WeightsFile) -> str:
+    """Return the file's sha256, raising :class:`ChecksumMismatch` if it is not the published one."""
+    actual = sha256sum(path)
+    if spec.sha256 and actual != spec.sha256:
+        raise ChecksumMismatch(
+            f"{path} has sha256 {actual}, but the published {spec.filename} has {spec.sha256}. "
+            f"It is a different or damaged file: replace it with the one from {spec.url}"
+        )
+    return actual
+
+
+def resolve(spec: WeightsFile, explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Find ``spec`` on disk (downloading it if allowed) and return its path.
+
+    An explicit path is the user's own file (e.g. a checkpoint they trained): it must
+    exist but is not compared with the published checksum. Files found in the search
+    directories or downloaded must match the published sha256.
+    """
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsNotFound(f"weights file {path} does not exist")
+        return path
+    for directory in search_dirs():
+        candidate = directory / spec.filename
+        if candidate.is_file():
+            verify(candidate, spec)
+            return candidate
+    return download(spec)
+
+
+def describe_missing(spec: WeightsFile, reason: str) -> str:
+    dirs = search_dirs()
+    return (
+        f"pretrained file {spec.filename} not found ({reason}). Download it from {spec.url} "
+        f"and put it in {dirs[0]}"
+        + (f" (searched: {', '.join(map(str, dirs))})" if len(dirs) > 1 else "")
+        + f", or set ${ENV_WEIGHTS} to the directory that holds it."
+    )
+
+
+def download(spec: WeightsFile, timeout: float = 30.0) -> Path:
+    """Download ``spec`` into the cache, verify its sha256, and only then keep it."""
+    if os.environ.get(ENV_OFFLINE, "").lower() in {"1", "true", "yes"}:
+        raise WeightsNotFound(describe_missing(spec, f"${ENV_OFFLINE} is set, no download tried"))
+    target_dir = cache_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", dir=target_dir)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out, 1 << 20)
+        verify(tmp, spec)
+        target = target_dir / spec.filename
+        os.replace(tmp, target)
+        return target
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise WeightsNotFound(describe_missing(spec, f"download failed: {exc}")) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
