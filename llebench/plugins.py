@@ -176,7 +176,7 @@ def _collect(pm: pluggy.PluginManager, broken: dict[str, str]) -> dict[str, dict
     for kind in KINDS:
         caller = getattr(pm.hook, f"llebench_register_{kind}")
         table = registry[kind]
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order
             plugin_name = impl.plugin_name
 
             def register(cls: type, _plugin: str = plugin_name, _table: dict = table, _kind: str = kind) -> None:

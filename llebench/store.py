@@ -221,7 +221,8 @@ def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _identity(entry: dict[str, Any]) -> dict[str, Any]:
     """The parts of a manifest entry that change numbers (not, e.g., load errors)."""
-    return {k: v for k, v in entry.items() if k not in ("error", "description")}
+    kept = {k: v for k, v in entry.items() if k not in ("error", "description")}
+    return json.loads(json.dumps(kept, sort_keys=True, default=str))  # as stored: tuples are lists
 
 
 def _dir_name(label: str) -> str:

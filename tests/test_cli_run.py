@@ -1,0 +1,113 @@
+"""End to end through the command line: the README's main job, options, configs, reports."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from llebench.cli import main, parse_method_options, parse_value
+from llebench.errors import RunConfigError
+
+
+def test_main_job_on_sample(shared_weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LLEBENCH_OFFLINE", "1")  # weights must come from $LLEBENCH_WEIGHTS
+    out = tmp_path / "run"
+    assert main(["run", "--methods", "scl_lle,zero_dce", "--out", str(out), "--no-progress"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores.metric) == {"niqe", "psnr", "ssim", "seconds"}
+    assert set(scores.dataset) == {"sample"} and (scores.status == "ok").all()
+    assert len(scores) == 2 * 4 * 4
+    psnr = scores[scores.metric == "psnr"].groupby("method").value.mean()
+    assert (psnr > 10).all()  # enhanced outputs are real images, not noise
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["methods"]["scl_lle"]["weights"] == {
+        "scl_lle.pth": "fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f"}
+    assert "pyiqa" in manifest["metrics"]["niqe"]["settings"]["implementation"]
+    assert manifest["versions"]["torch"] and manifest["device"].startswith("cpu")
+    assert manifest["finished"]
+    html = (out / "report.html").read_text()
+    assert "scl_lle" in html and "niqe ↓" in html and "psnr ↑" in html
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert "scores: 32 computed" in capsys.readouterr().out
+
+
+def test_missing_weights_fail_the_method_with_one_clear_message(isolated_weights, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--methods", "input,zero_dce", "--metrics", "psnr", "--out", str(out), "--no-progress"])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "zero_dce_epoch99.pth" in printed and "https://github.com/Li-Chongyi/Zero-DCE" in printed
+    assert str(isolated_weights) in printed
+    scores = pd.read_csv(out / "scores.csv")
+    assert (scores[scores.method == "input"].status == "ok").all()  # the rest of the run is saved
+    assert (scores[scores.method == "zero_dce"].status == "failed").all()
+
+
+def test_dataset_folder_absent_is_a_clear_error(tmp_path, capsys):
+    code = main(["run", "--methods", "input", "--datasets", "dicm", "--metrics", "seconds",
+                 "--data-root", str(tmp_path), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 1
+    assert f"{tmp_path}/DICM is not a directory" in capsys.readouterr().out
+
+
+def test_unknown_names_and_bad_options_are_config_errors(tmp_path, capsys):
+    assert main(["run", "--methods", "nope", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "unknown enhancer 'nope'" in capsys.readouterr().err
+    assert main(["run", "--methods", "input", "-o", "input.strength=2", "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 2
+    assert "bad options" in capsys.readouterr().err
+
+
+def test_option_parsing():
+    assert parse_value("0.5") == 0.5 and parse_value("true") is True and parse_value("abc") == "abc"
+    assert parse_method_options(["lime.gamma=0.7"], ["w.pth"], ["input", "lime"]) == {
+        "lime": {"gamma": 0.7, "weights": "w.pth"}}
+    with pytest.raises(RunConfigError):
+        parse_method_options([], ["w.pth"], ["zero_dce", "scl_lle"])
+    with pytest.raises(RunConfigError):
+        parse_method_options(["other.x=1"], [], ["input"])
+
+
+def test_config_file_with_labels(shared_weights, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(f'''
+out = "{tmp_path / 'run'}"
+datasets = ["sample"]
+metrics = ["psnr"]
+limit = 1
+[[methods]]
+name = "input"
+[[methods]]
+name = "zero_dce"
+label = "zero_dce (official)"
+''')
+    assert main(["run", "--config", str(config), "--no-progress"]) == 0
+    scores = pd.read_csv(tmp_path / "run" / "scores.csv")
+    assert set(scores.method) == {"input", "zero_dce (official)"}
+
+
+def test_report_marks_best_and_second_and_escapes_names(tmp_path):
+    from throwaway import ThrowawayPlugin
+
+    from llebench.plugins import load_plugins
+    from llebench.runner import ComponentSpec, Runner, RunPlan
+    from llebench.store import RunResults
+    from llebench_reports.leaderboard import Leaderboard
+
+    plugin_set = load_plugins(extra=[("throwaway", ThrowawayPlugin())])
+    evil = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    methods = [ComponentSpec.parse("input"), ComponentSpec("brighten", evil),
+               ComponentSpec("brighten", "brighten x4", options={"factor": 4.0})]
+    plan = RunPlan(methods=methods, datasets=[ComponentSpec.parse("tiny")],
+                   metrics=[ComponentSpec.parse("abs_error")], out=tmp_path / "run")
+    Runner(plugin_set, plan, progress=False).run()
+    html = Leaderboard().render(RunResults.load(tmp_path / "run"))
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html
+    # abs_error to a 0.4 reference: x2 (0.4) is best, input (0.2) second, x4 (0.8) neither
+    cells = dict(re.findall(r'<td class="method">(.*?)</td><td class="([a-z ]*)"', html))
+    assert cells["input"] == "second" and cells["brighten x4"] == ""
+    assert [v for k, v in cells.items() if k.startswith("&#34;&gt;")] == ["best"]
