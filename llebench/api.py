@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Iterator, Literal
 
 import torch
 
@@ -39,6 +39,8 @@ class EnhanceRecord:
 
     seconds: float
     device: str
+    #: the method that produced the output (efficiency metrics measure it: params, flops)
+    enhancer: "Enhancer | None" = field(default=None, compare=False, repr=False)
 
 
 class Enhancer(abc.ABC):
@@ -55,6 +57,9 @@ class Enhancer(abc.ABC):
     weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
     #: False for methods whose output is the input itself (nothing worth caching)
     caches_output: ClassVar[bool] = True
+    #: receptive-field radius (px) when the output can be computed exactly on overlapping
+    #: tiles (see llebench.tiling); the runner then retries tiled after out-of-memory
+    tile_halo: ClassVar[int | None] = None
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -71,6 +76,18 @@ class Enhancer(abc.ABC):
     def settings(self) -> dict[str, Any]:
         """Every option that changes the output; stored in the manifest."""
         return {}
+
+    def network(self) -> torch.nn.Module | None:
+        """The torch network whose parameters and FLOPs the efficiency metrics count.
+
+        By default the ``torch.nn.Module`` attributes of the enhancer (one module, or a
+        ``ModuleList`` of several); None when it holds none (not a learned method).
+        Override it when the network is kept elsewhere.
+        """
+        modules = [value for value in vars(self).values() if isinstance(value, torch.nn.Module)]
+        if not modules:
+            return None
+        return modules[0] if len(modules) == 1 else torch.nn.ModuleList(modules)
 
     @abc.abstractmethod
     def enhance(self, image: torch.Tensor) -> torch.Tensor:
@@ -116,6 +133,22 @@ class Dataset(abc.ABC):
         """Everything that defines the samples (root, protocol, resizing)."""
         return {}
 
+    def location(self) -> Path | None:
+        """The directory the samples are read from (None: nothing on disk, or no data root).
+
+        ``llebench data list`` shows it, and calls the dataset "missing" when it does not
+        exist and "wrong" when it exists but ``ids()`` still fails.
+        """
+        return None
+
+    def check(self) -> Iterator[str]:
+        """Problems that loading each sample cannot reveal (e.g. a reference with no input).
+
+        ``llebench data check`` loads every sample itself (unreadable files, missing
+        references, size mismatches), then reports these; the default finds none.
+        """
+        return iter(())
+
     @abc.abstractmethod
     def ids(self) -> list[str]:
         """Sorted sample ids (relative paths without surprises: no '..', no absolute)."""
@@ -131,6 +164,10 @@ class Metric(abc.ABC):
     ``settings()`` must say exactly how the number is computed (implementation, colour
     space, crop border, parameter file) because it is stored beside every score: two
     NIQE implementations give two different numbers.
+
+    A metric with ``takes_arg = True`` is named ``name:ARG`` (e.g. ``pyiqa:lpips``) and
+    receives ``arg``; when ARG decides its kind or direction it sets ``kind`` and
+    ``lower_better`` on the instance, which the runner reads once the metric is built.
     """
 
     name: ClassVar[str]
@@ -140,6 +177,11 @@ class Metric(abc.ABC):
     weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
     #: part of the metrics used when ``--metrics`` is not given
     default: ClassVar[bool] = False
+    #: accepts ``name:ARG``; the constructor then gets ``arg=ARG`` (None without ':')
+    takes_arg: ClassVar[bool] = False
+    #: costly on the CPU (e.g. NIQE): the runner may score it in a worker process, which
+    #: builds its own instance from the same options (so it must not need the method object)
+    expensive: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -156,8 +198,29 @@ class Metric(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
-        """Score one enhanced image (1x3xHxW, [0,1], quantised to 8 bits like the saved PNG)."""
+    def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float | MetricValue:
+        """Score one enhanced image (1x3xHxW, [0,1], quantised to 8 bits like the saved PNG).
+
+        Return a :class:`MetricValue` to keep per-image arrays beside the score.
+        """
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """A score plus per-image arrays kept beside it, for dataset-level aggregation.
+
+    ``Metric.compute`` may return this instead of a float when the dataset-level number is
+    not the mean of per-image numbers (mIoU sums confusion matrices over images). The
+    runner stores ``value`` in ``scores.csv`` as usual and ``arrays`` in
+    ``RUN/details/<metric>/<method>/<dataset>/<image>.npz`` (see
+    :meth:`llebench.store.RunResults.details`). ``float(result)`` is the value.
+    """
+
+    value: float
+    arrays: dict[str, Any] = field(default_factory=dict)  # name -> numpy array
+
+    def __float__(self) -> float:
+        return float(self.value)
 
 
 class Report(abc.ABC):
@@ -165,6 +228,15 @@ class Report(abc.ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+
+    def can_render(self, run: "RunResults") -> bool:  # noqa: F821 - defined in llebench.store
+        """Whether ``run`` holds anything this layout shows (``llebench report`` without
+        ``--layout`` writes every layout that can)."""
+        return True
+
+    def exports(self, run: "RunResults") -> dict[str, str]:  # noqa: F821
+        """Other files written beside the page: ``{suffix: text}`` (e.g. ``{".csv": ...}``)."""
+        return {}
 
     @abc.abstractmethod
     def render(self, run: "RunResults") -> str:  # noqa: F821 - defined in llebench.store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tomllib
 from pathlib import Path
@@ -18,6 +19,12 @@ from llebench.runner import ComponentSpec, Runner, RunPlan, default_names, resol
 from llebench.store import RunResults
 
 DEFAULT_OUT = Path("results") / "default"
+
+#: modules that add subcommands: each defines ``add_parser(subparsers, common)``, which
+#: adds its parser(s) with ``parents=[common]`` and ``set_defaults(func=f)``, where
+#: ``f(args, plugins) -> int`` is the exit code
+COMMAND_MODULES: tuple[str, ...] = ("llebench.cli_data", "llebench.cli_train", "llebench.cli_weights",
+                                    "llebench.cli_userstudy")
 
 
 def parse_value(text: str) -> Any:
@@ -81,9 +88,18 @@ def specs_from_config(entries: list[Any], kind: str) -> list[ComponentSpec]:
     return specs
 
 
+def set_folder_reference(specs: list[ComponentSpec], ref: str) -> None:
+    """``--ref REFPATH``: the ``ref`` option of the one ``folder:PATH`` dataset (paired by file stem)."""
+    folders = [spec for spec in specs if spec.name == "folder"]
+    if len(folders) != 1:
+        raise RunConfigError(f"--ref needs exactly one folder:PATH dataset, got {len(folders)}; "
+                             "for several, use config tables {name = \"folder:PATH\", ref = \"REFPATH\"}")
+    folders[0].options["ref"] = ref
+
+
 def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
     config = load_config(args.config)
-    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root"}
+    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers"}
     extra = set(config) - known
     if extra:
         raise RunConfigError(f"unknown keys in {args.config}: {', '.join(sorted(extra))}")
@@ -104,6 +120,8 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
     datasets = split_names(args.datasets)
     dataset_specs = ([ComponentSpec.parse(n) for n in datasets] if datasets is not None
                      else specs_from_config(config.get("datasets", default_names(plugins, "datasets")), "datasets"))
+    if args.ref is not None:
+        set_folder_reference(dataset_specs, args.ref)
     metrics = split_names(args.metrics)
     metric_specs = ([ComponentSpec.parse(n) for n in metrics] if metrics is not None
                     else specs_from_config(config.get("metrics", default_names(plugins, "metrics")), "metrics"))
@@ -116,6 +134,7 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
         methods=methods, datasets=dataset_specs, metrics=metric_specs,
         out=Path(args.out or config.get("out", DEFAULT_OUT)), device=device, limit=limit,
         data_root=resolve_data_root(args.data_root or config.get("data_root")),
+        workers=args.workers if args.workers is not None else config.get("workers"),
     )
 
 
@@ -132,11 +151,27 @@ def cmd_run(args: argparse.Namespace, plugins: PluginSet) -> int:
 
 def cmd_report(args: argparse.Namespace, plugins: PluginSet) -> int:
     run = RunResults.load(args.run)
-    report = plugins.get("reports", args.layout)()
-    target = Path(args.output) if args.output else run.path / ("report.html" if args.layout == "leaderboard"
-                                                               else f"report_{args.layout}.html")
-    write_page(target, report.render(run))
-    print(target)
+    if args.layout is not None:
+        layouts = [args.layout]
+    else:  # every layout the run can fill
+        layouts = [name for name in plugins.names("reports") if plugins.get("reports", name)().can_render(run)]
+        if args.output and len(layouts) > 1:
+            raise RunConfigError(f"--output needs --layout: {run.path} fills {', '.join(layouts)}")
+    for layout in layouts:
+        report = plugins.get("reports", layout)()
+        target = Path(args.output) if args.output else run.path / ("report.html" if layout == "leaderboard"
+                                                                   else f"report_{layout}.html")
+        try:
+            html = report.render(run)
+        except LLEBenchError as exc:
+            if args.layout is not None:
+                raise
+            print(f"skipped layout {layout}: {exc}", file=sys.stderr)  # it cannot fill this run after all
+            continue
+        write_page(target, html)
+        for suffix, text in report.exports(run).items():  # e.g. the tables as CSV, Markdown, LaTeX
+            write_page(target.with_suffix(suffix), text)
+        print(target)
     return 0
 
 
@@ -167,7 +202,11 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help=f"results directory (default: {DEFAULT_OUT}); re-running continues it")
     run.add_argument("--device", help="cpu (default), cuda or cuda:N")
     run.add_argument("--limit", type=int, help="only the first N images of each dataset")
+    run.add_argument("--workers", type=int,
+                     help="processes for expensive CPU metrics such as NIQE (default: automatic; 0 = none)")
     run.add_argument("--data-root", help="root of the datasets (default: $LLEBENCH_DATA)")
+    run.add_argument("--ref", metavar="REFPATH",
+                     help="reference folder for the folder:PATH dataset: pairs each input with REFPATH/<same stem>.*")
     run.add_argument("--weights", action="append", default=[], metavar="[METHOD=]PATH",
                      help="weights file for a method (repeatable)")
     run.add_argument("-o", "--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
@@ -180,12 +219,15 @@ def make_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", parents=[common], help="write an HTML report of a results directory")
     report.add_argument("run", help="results directory")
-    report.add_argument("--layout", default="leaderboard", help="report layout (default: leaderboard)")
+    report.add_argument("--layout", help="report layout (default: every layout the run can fill)")
     report.add_argument("--output", help="HTML file to write (default: inside the results directory)")
     report.set_defaults(func=cmd_report)
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.set_defaults(func=cmd_plugins)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(sub, common)
     return parser
 
 

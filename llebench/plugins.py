@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import pluggy
 
@@ -56,6 +56,13 @@ class PluginSet:
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
     registry: dict[str, dict[str, Registered]] = field(default_factory=dict)
+    #: the --plugins-dir directories, so worker processes can load the same plugins
+    dirs: list[str] = field(default_factory=list)
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether another process gets the same plugins from entry points and ``dirs``."""
+        return all(info.source != "registered" for info in self.plugins.values())
 
     def get(self, kind: str, name: str) -> type:
         """The class registered under ``name``; a clear error lists the known names."""
@@ -142,7 +149,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def load_plugins(
-    plugins_dirs: Iterable[str | os.PathLike[str]] = (),
+    plugins_dirs: Sequence[str | os.PathLike[str]] = (),
     extra: Iterable[tuple[str, Any]] = (),
     entry_points: bool = True,
 ) -> PluginSet:
@@ -165,7 +172,7 @@ def load_plugins(
         pm.register(plugin, name=name)
         infos[name] = PluginInfo(name, getattr(plugin, "__version__", "local"), "registered")
     pm.check_pending()
-    plugin_set = PluginSet(pm=pm, plugins=infos, broken=broken)
+    plugin_set = PluginSet(pm=pm, plugins=infos, broken=broken, dirs=[str(d) for d in plugins_dirs])
     plugin_set.registry = _collect(pm, broken)
     return plugin_set
 

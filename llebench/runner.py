@@ -9,10 +9,10 @@ row naming the cause, and the run goes on.
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,29 +22,13 @@ from tqdm.auto import tqdm
 
 from llebench import provenance
 from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
-from llebench.errors import EnhancementError, LLEBenchError, RunConfigError
+from llebench.components import ComponentSpec, build_component, one_line
+from llebench.errors import EnhancementError, OutputNotWritable, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
+from llebench.scoring import Score, Scorer
 from llebench.store import ResultsStore
-
-
-@dataclass
-class ComponentSpec:
-    """A method, dataset or metric as the user asked for it."""
-
-    name: str
-    label: str
-    arg: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str, options: dict[str, Any] | None = None, label: str | None = None) -> "ComponentSpec":
-        """``name`` or ``name:ARG`` (e.g. ``folder:/data/mine``)."""
-        name, sep, arg = text.partition(":")
-        name = name.strip()
-        if not name:
-            raise RunConfigError(f"empty name in {text!r}")
-        return cls(name=name, label=label or text, arg=arg if sep else None, options=dict(options or {}))
+from llebench.tiling import enhance_with_fallback
 
 
 @dataclass
@@ -56,6 +40,8 @@ class RunPlan:
     device: str = "cpu"
     limit: int | None = None
     data_root: Path | None = None
+    #: metric worker processes; None = automatic (see llebench.scoring.Scorer.choose_workers)
+    workers: int | None = None
 
 
 @dataclass
@@ -100,11 +86,6 @@ class RunSummary:
         return lines
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, LLEBenchError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())
-
-
 def default_names(plugins: PluginSet, kind: str) -> list[str]:
     """Names whose class says it belongs to the default set (``default = True``)."""
     return [name for name, reg in sorted(plugins.registry[kind].items()) if getattr(reg.cls, "default", False)]
@@ -119,20 +100,9 @@ class Runner:
         self.progress = progress
         self.store = ResultsStore(plan.out)
         self.summary = RunSummary(out=plan.out)
+        self._pending: deque[tuple[dict[str, Any], Future]] = deque()
 
     # -- building components -------------------------------------------------------------
-
-    def _build(self, kind: str, spec: ComponentSpec, **context: Any) -> Any:
-        cls = self.plugins.get(kind, spec.name)
-        kwargs = dict(context)
-        if kind == "datasets":
-            kwargs["arg"] = spec.arg
-        elif spec.arg is not None:
-            raise RunConfigError(f"{kind[:-1]} {spec.name!r} takes no ':' argument (got {spec.label!r})")
-        try:
-            return cls(**kwargs, **spec.options)
-        except TypeError as exc:
-            raise RunConfigError(f"{kind[:-1]} {spec.label!r}: bad options {spec.options}: {exc}") from exc
 
     def _build_all(self) -> tuple[dict[str, Enhancer | str], dict[str, Dataset | str], dict[str, Metric | str]]:
         """Instantiate everything; a component that cannot be built is kept as its error text."""
@@ -149,7 +119,7 @@ class Runner:
                     raise RunConfigError(f"{section[:-1]} {spec.label!r} is listed twice")
                 self.plugins.get(kind, spec.name)  # unknown names are a config error, not a failure
                 try:
-                    built[section][spec.label] = self._build(kind, spec, **context)
+                    built[section][spec.label] = build_component(self.plugins, kind, spec, **context)
                 except RunConfigError:
                     raise
                 except Exception as exc:
@@ -177,8 +147,8 @@ class Runner:
 
         def metric_entry(label: str, obj: Metric | str) -> dict[str, Any]:
             spec = next(s for s in self.plan.metrics if s.label == label)
-            cls = self.plugins.get("metrics", spec.name)
-            entry = {"name": spec.name, "kind": cls.kind, "lower_better": cls.lower_better}
+            described = self.plugins.get("metrics", spec.name) if isinstance(obj, str) else obj
+            entry = {"name": spec.name, "kind": described.kind, "lower_better": described.lower_better}
             if isinstance(obj, str):
                 return {**entry, "error": obj}
             return {**entry, "settings": obj.settings()}
@@ -218,12 +188,20 @@ class Runner:
             work.append((label, dataset, ids))
 
         total = sum(len(ids) for _, _, ids in work) * len(methods)
-        with tqdm(total=total, desc="llebench run", unit="img", disable=None if self.progress is None else not self.progress) as bar:
-            for label, dataset, ids in work:
-                applicable = self._applicable_metrics(label, dataset, metrics)
-                for image_id in ids:
-                    self._run_image(label, dataset, image_id, methods, applicable)
-                    bar.update(len(methods))
+        applicable = {label: self._applicable_metrics(label, dataset, metrics) for label, dataset, _ in work}
+        expensive = sum(len(ids) * len(methods) * sum(getattr(m, "expensive", False) for m in applicable[label].values())
+                        for label, _, ids in work)
+        workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
+        self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers)
+        try:
+            with tqdm(total=total, desc="llebench run", unit="img",
+                      disable=None if self.progress is None else not self.progress) as bar, \
+                    ThreadPoolExecutor(1, thread_name_prefix="llebench-read") as reader:
+                for label, dataset, ids in work:
+                    self._run_dataset(label, dataset, ids, methods, applicable[label], reader, bar)
+                self._collect(keep=0)
+        finally:
+            self.scorer.close()
         self.store.finish()
         self.store.manifest["finished"] = provenance.now()
         self.store.write_manifest()
@@ -232,27 +210,44 @@ class Runner:
     def _applicable_metrics(self, label: str, dataset: Dataset, metrics: dict) -> dict[str, Metric | str]:
         applicable = {}
         for name, metric in metrics.items():
-            cls = self.plugins.get("metrics", next(s.name for s in self.plan.metrics if s.label == name))
-            if cls.kind == "full-reference" and not dataset.has_reference:
+            # a built metric knows its kind (``pyiqa:NAME`` learns it from NAME); else its class
+            kind = metric.kind if not isinstance(metric, str) else self.plugins.get(
+                "metrics", next(s.name for s in self.plan.metrics if s.label == name)).kind
+            if kind == "full-reference" and not dataset.has_reference:
                 self.summary.skipped.append(f"{name} on {label}: the dataset has no reference images")
-            elif cls.kind == "task" and not dataset.has_labels:
+            elif kind == "task" and not dataset.has_labels:
                 self.summary.skipped.append(f"{name} on {label}: the dataset has no labels")
             else:
                 applicable[name] = metric
         return applicable
 
+    def _run_dataset(self, label: str, dataset: Dataset, ids: list[str], methods: dict,
+                     metrics: dict[str, Metric | str], reader: ThreadPoolExecutor, bar: tqdm) -> None:
+        """Enhance and score every image, reading the next image while this one is processed."""
+        todo: list[tuple[str, dict[str, list[str]]]] = []
+        for image_id in ids:
+            needed = {method: [m for m in metrics if not self.store.has_score(method, label, image_id, m)]
+                      for method in methods}
+            self.summary.reused += sum(len(metrics) - len(n) for n in needed.values())
+            if any(needed.values()):
+                todo.append((image_id, needed))
+            else:
+                bar.update(len(methods))
+        loads = [reader.submit(dataset.load, image_id) for image_id, _ in todo[:2]]
+        for index, (image_id, needed) in enumerate(todo):
+            if index + 2 < len(todo):
+                loads.append(reader.submit(dataset.load, todo[index + 2][0]))
+            self._run_image(label, image_id, loads[index], methods, needed, metrics)
+            loads[index] = None  # release the sample
+            self._collect(keep=2 * max(1, self.scorer.pool_size))
+            bar.update(len(methods))
+
     def _run_image(
-        self, dataset_label: str, dataset: Dataset, image_id: str, methods: dict, metrics: dict[str, Metric | str]
+        self, dataset_label: str, image_id: str, load: Future, methods: dict, needed: dict[str, list[str]],
+        metrics: dict[str, Metric | str],
     ) -> None:
-        needed = {
-            method: [m for m in metrics if not self.store.has_score(method, dataset_label, image_id, m)]
-            for method in methods
-        }
-        self.summary.reused += sum(len(metrics) - len(todo) for todo in needed.values())
-        if not any(needed.values()):
-            return
         try:
-            sample = dataset.load(image_id)
+            sample = load.result()
         except Exception as exc:
             for method, todo in needed.items():
                 self._fail_all(method, methods[method], dataset_label, image_id, todo, one_line(exc))
@@ -266,23 +261,34 @@ class Runner:
                 continue
             try:
                 output, record = self._output(method, enhancer, dataset_label, sample)
+            except OutputNotWritable:
+                raise  # disk full or read-only: every further image would fail the same way
             except Exception as exc:
                 where = sample.meta.get("path", image_id)
                 self._fail_all(method, enhancer, dataset_label, image_id, todo, f"{one_line(exc)} [{where}]")
                 continue
+            ready = []
             for metric_label in todo:
-                self._score(method, enhancer, dataset_label, sample, output, record, metric_label, metrics[metric_label])
+                if isinstance(metrics[metric_label], str):  # the metric could not be built
+                    self._record_failure(self._row_base(method, enhancer, dataset_label, image_id, metric_label),
+                                         str(metrics[metric_label]))
+                else:
+                    ready.append(metric_label)
+            if ready:
+                row = self._row_base(method, enhancer, dataset_label, image_id, "")
+                for future in self.scorer.submit(ready, output, sample, record):
+                    self._pending.append((row, future))
 
     def _output(self, method: str, enhancer: Enhancer, dataset: str, sample: Sample) -> tuple[torch.Tensor, EnhanceRecord]:
         """The quantised output: from the cache when present, else computed and cached."""
         if not enhancer.caches_output:
             start = time.perf_counter()
             output = enhancer.enhance(sample.input)
-            return quantize(output), EnhanceRecord(time.perf_counter() - start, str(enhancer.device))
+            return quantize(output), EnhanceRecord(time.perf_counter() - start, str(enhancer.device), enhancer)
         cached = self.store.cached_output(method, dataset, sample.id)
         if cached is not None:
             path, row = cached
-            return read_image(path), EnhanceRecord(float(row["seconds"]), row["device"])
+            return read_image(path), EnhanceRecord(float(row["seconds"]), row["device"], enhancer)
         try:
             output, seconds = self._enhance(enhancer, sample)
         except Exception as exc:
@@ -296,7 +302,7 @@ class Runner:
             {"method": method, "dataset": dataset, "image": sample.id, "status": "ok",
              "seconds": seconds, "device": str(enhancer.device)}
         )
-        return output, EnhanceRecord(seconds, str(enhancer.device))
+        return output, EnhanceRecord(seconds, str(enhancer.device), enhancer)
 
     @staticmethod
     def _enhance(enhancer: Enhancer, sample: Sample) -> tuple[torch.Tensor, float]:
@@ -304,7 +310,7 @@ class Runner:
         synchronize = enhancer.device.type == "cuda"
         with torch.inference_mode():
             start = time.perf_counter()
-            output = enhancer.enhance(image)
+            output = enhance_with_fallback(enhancer, image)  # tiled retry after out-of-memory
             if synchronize:
                 torch.cuda.synchronize(enhancer.device)
             seconds = time.perf_counter() - start
@@ -319,23 +325,20 @@ class Runner:
             raise EnhancementError(f"{enhancer.name} produced NaN or Inf values")
         return output, seconds
 
-    def _score(
-        self, method: str, enhancer: Enhancer, dataset: str, sample: Sample, output: torch.Tensor,
-        record: EnhanceRecord, metric_label: str, metric: Metric | str,
-    ) -> None:
-        row = self._row_base(method, enhancer, dataset, sample.id, metric_label)
-        if isinstance(metric, str):
-            self._record_failure(row, metric)
+    def _collect(self, keep: int) -> None:
+        """Store finished scores in submission order, waiting while more than ``keep`` are pending."""
+        while self._pending and (len(self._pending) > keep or self._pending[0][1].done()):
+            row, future = self._pending.popleft()
+            for score in future.result():
+                self._store_score({**row, "metric": score.label}, score)
+
+    def _store_score(self, row: dict[str, Any], score: Score) -> None:
+        if score.error is not None:
+            self._record_failure(row, score.error)
             return
-        start = time.perf_counter()
-        try:
-            value = float(metric.compute(output, sample, record))
-            if not math.isfinite(value):
-                raise EnhancementError(f"metric {metric_label} returned {value}")
-        except Exception as exc:
-            self._record_failure(row, f"{one_line(exc)} [{sample.meta.get('path', sample.id)}]")
-            return
-        row.update(value=value, status="ok", seconds=time.perf_counter() - start)
+        if score.arrays:  # written before its score row, so a stored score always has them
+            self.store.write_details(row["metric"], row["method"], row["dataset"], row["image"], score.arrays)
+        row.update(value=score.value, status="ok", seconds=score.seconds)
         self.store.scores.append(row)
         self.summary.computed += 1
 

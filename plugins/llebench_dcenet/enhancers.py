@@ -10,9 +10,10 @@ import torch
 
 from llebench.api import Enhancer
 from llebench.errors import LLEBenchError
+from llebench.tiling import tiled
 from llebench.weights import WeightsFile, resolve, sha256sum
 
-from llebench_dcenet.dcenet import DCENet
+from llebench_dcenet.dcenet import RECEPTIVE_RADIUS, DCENet
 
 ZERO_DCE_WEIGHTS = WeightsFile(
     filename="zero_dce_epoch99.pth",
@@ -26,6 +27,9 @@ SCL_LLE_WEIGHTS = WeightsFile(
     sha256="fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f",
     description="official SCL-LLE DCE-Net state_dict",
 )
+
+#: precision option -> autocast dtype (None: plain float32)
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: keys under which training checkpoints keep the network's state_dict
 STATE_DICT_KEYS = ("model", "state_dict", "model_state", "params")
@@ -67,13 +71,25 @@ def flush_subnormals(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class DCENetEnhancer(Enhancer):
-    """DCE-Net with pretrained weights; ``weights`` overrides the official file."""
+    """DCE-Net with pretrained weights; ``weights`` overrides the official file.
+
+    ``tile=N`` computes the output on N x N tiles (images too large for memory); it equals
+    the untiled output up to float rounding (llebench.tiling), and the runner falls back
+    to tiles by itself when an image runs out of memory.
+    """
 
     official_weights: ClassVar[WeightsFile]
+    tile_halo = RECEPTIVE_RADIUS
 
     def __init__(self, device: str = "cpu", weights: str | os.PathLike[str] | None = None,
-                 allow_untrained: bool = False) -> None:
+                 allow_untrained: bool = False, precision: str = "fp32", tile: int | None = None) -> None:
         super().__init__(device)
+        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
+            raise LLEBenchError(f"tile must be a positive number of pixels, got {tile!r}")
+        self.tile = tile
+        if precision not in PRECISIONS:
+            raise LLEBenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.weights_path = resolve(self.official_weights, weights)
         state, meta = load_dcenet_state(self.weights_path)
         self.untrained = bool(meta.get("untrained", False))
@@ -87,18 +103,37 @@ class DCENetEnhancer(Enhancer):
             self.net.load_state_dict(state)
         except RuntimeError as exc:
             raise LLEBenchError(f"{self.weights_path}: not a DCE-Net state_dict ({exc})") from exc
-        self.net.to(self.device).eval()
+        # channels_last lets oneDNN / cuDNN pick their fastest convolutions (outputs equal to
+        # NCHW within 3e-7); half precision only when asked for (a different variant)
+        self.net.to(self.device, memory_format=torch.channels_last).eval()
         self._sha = sha256sum(self.weights_path)
 
     def weights_used(self) -> dict[str, str]:
         return {self.weights_path.name: self._sha}
 
+    @property
+    def variant(self) -> str:
+        return "" if self.precision == "fp32" else self.precision
+
     def settings(self) -> dict[str, Any]:
-        return {"iterations": 8, "untrained": self.untrained} if self.untrained else {"iterations": 8}
+        settings: dict[str, Any] = {"iterations": 8, "precision": self.precision}
+        if self.untrained:
+            settings["untrained"] = True
+        return settings
 
     def enhance(self, image: torch.Tensor) -> torch.Tensor:
-        enhanced, _ = self.net(image)
-        return enhanced
+        if self.tile is not None and max(image.shape[-2:]) > self.tile:
+            return tiled(self._enhance_whole, image, self.tile, self.tile_halo)
+        return self._enhance_whole(image)
+
+    def _enhance_whole(self, image: torch.Tensor) -> torch.Tensor:
+        image = image.contiguous(memory_format=torch.channels_last)
+        if self.precision == "fp32":
+            enhanced, _ = self.net(image)
+        else:
+            with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision]):
+                enhanced, _ = self.net(image)
+        return enhanced.float().contiguous()
 
 
 class ZeroDCE(DCENetEnhancer):
