@@ -1,14 +1,27 @@
 """Reading, validating, quantising and writing images.
 
-Policy (documented in the README): pixels are used as stored — EXIF orientation is not
-applied, exactly like the official test scripts of Zero-DCE and SCL-LLE, so scores match
-theirs. Greyscale is replicated to RGB, alpha is dropped, palette and CMYK images are
-converted to RGB, 16-bit images are scaled by 1/65535. Images larger than
-``$LLEBENCH_MAX_PIXELS`` (default 200 megapixels) are refused as decompression bombs.
+Reading policy (docs/reliability.md has the full table). Pixels are used as stored: EXIF
+orientation is not applied, exactly like the official test scripts of Zero-DCE and
+SCL-LLE, so scores match theirs. Conversions to 1x3xHxW float32 in [0, 1]:
+
+* greyscale (L, 1-bit) is replicated to RGB; alpha (RGBA, LA, PA) is dropped, not
+  composited; palette images are expanded; CMYK and YCbCr go through Pillow's ``convert``;
+* 16-bit greyscale (modes ``I;16*``, and ``I``, which Pillow uses for >8-bit PNG/PGM
+  data scaled to 0..65535) is divided by 65535; 16-bit RGB PNGs are decoded by Pillow
+  to 8 bits per channel (what the official scripts see); float images are clipped;
+* any size is accepted (1x1 too); what a method or metric cannot handle fails later,
+  per image, with its own message.
+
+Refused with an :class:`ImageError` naming the file: missing and zero-byte files, files
+that are not images (a text file named ``.jpg``), truncated or damaged data, symbolic
+link loops, and images with more than ``$LLEBENCH_MAX_PIXELS`` pixels (default 200
+megapixels): the header is checked before any pixel is decoded, so a "decompression bomb"
+costs nothing. Pillow's own bomb limit is set to the same value, so there is one limit.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -18,14 +31,22 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from llebench.errors import ImageError
+from llebench.errors import ImageError, OutputNotWritable, RunConfigError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 DEFAULT_MAX_PIXELS = 200_000_000
 
 
 def max_pixels() -> int:
-    return int(os.environ.get("LLEBENCH_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    """The largest image (width x height) read: ``$LLEBENCH_MAX_PIXELS``, default 200 megapixels."""
+    value = os.environ.get("LLEBENCH_MAX_PIXELS", str(DEFAULT_MAX_PIXELS))
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise RunConfigError(f"LLEBENCH_MAX_PIXELS={value!r}: expected a positive number of pixels")
+    return limit
 
 
 def is_image_file(path: Path) -> bool:
@@ -37,36 +58,50 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     path = Path(path)
     limit = max_pixels()
     try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        # Pillow warns above its limit and refuses above twice that; one limit is ours
+        Image.MAX_IMAGE_PIXELS = limit
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                width, height = img.size
-                if width * height > limit:
-                    raise ImageError(
-                        f"{path}: {width}x{height} exceeds the pixel limit of {limit} "
-                        "(set LLEBENCH_MAX_PIXELS to allow it)"
-                    )
+                _check_size(path, *img.size, limit)
                 array = _to_rgb_array(img)
     except ImageError:
         raise
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: file not found") from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: exceeds the pixel limit of {limit} ({exc}; set LLEBENCH_MAX_PIXELS "
+                         "to allow it)") from exc
+    except UnidentifiedImageError as exc:
         raise ImageError(f"{path}: not a readable image ({exc})") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(f"{path}: symbolic link loop") from exc
+        if exc.errno is not None:
+            raise ImageError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise ImageError(f"{path}: damaged or truncated image ({exc})") from exc
+    except (SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from exc
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageError(f"{path}: empty image")
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def _check_size(path: Path, width: int, height: int, limit: int) -> None:
+    if width * height > limit:
+        raise ImageError(
+            f"{path}: {width}x{height} exceeds the pixel limit of {limit} "
+            "(set LLEBENCH_MAX_PIXELS to allow it)"
+        )
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Decode fully (so truncation is detected here) and convert to float32 HxWx3."""
     img.load()
-    if img.mode in {"I;16", "I;16B", "I;16L", "I"}:
-        data = np.asarray(img, dtype=np.float64)
-        scale = 65535.0 if img.mode.startswith("I;16") or data.max() > 255 else 255.0
-        grey = np.clip(data / scale, 0.0, 1.0).astype(np.float32)
+    if img.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
+        grey = np.clip(np.asarray(img, dtype=np.float64) / 65535.0, 0.0, 1.0).astype(np.float32)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if img.mode == "F":
         grey = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
@@ -76,26 +111,44 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def _levels(image: torch.Tensor) -> torch.Tensor:
+    """floor(255 x + 0.5) of the clamped image as uint8, exactly as torchvision's ``save_image``.
+
+    The uint8 cast truncates, which is floor for these non-negative values; it is also
+    ~50x cheaper than ``torch.floor`` on small images, where that op wakes the whole
+    thread pool — milliseconds that add up over thousands of images.
+    """
+    return image.detach().float().clamp(0.0, 1.0).mul_(255.0).add_(0.5).to(torch.uint8)
+
+
 def quantize(image: torch.Tensor) -> torch.Tensor:
     """Round to 8 bits the way the saved PNG (and torchvision ``save_image``) does."""
-    return torch.floor(image.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
+    return _levels(image).float().div_(255.0)
 
 
 def to_uint8_array(image: torch.Tensor) -> np.ndarray:
     """1x3xHxW [0,1] tensor -> HxWx3 uint8 array."""
-    data = torch.floor(image.detach().float().clamp(0.0, 1.0) * 255.0 + 0.5)
-    return data[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+    return _levels(image)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def write_png(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
-    """Write atomically: a temporary file in the same directory, then a rename."""
+    """Write atomically: a temporary file in the same directory, then a rename.
+
+    A full disk or a read-only directory raises :class:`OutputNotWritable` (an ``OSError``)
+    and leaves any previous file at ``path`` untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    except OSError as exc:
+        raise OutputNotWritable.wrap(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             Image.fromarray(to_uint8_array(image)).save(fh, format="PNG", compress_level=1)
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputNotWritable.wrap(path, exc) from exc
         raise

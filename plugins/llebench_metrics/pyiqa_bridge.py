@@ -1,61 +1,80 @@
-"""Metrics computed by pyiqa, with their parameter files resolved through llebench.
+"""Metrics computed by pyiqa: the short names of the papers' tables, and ``pyiqa:<name>``.
 
-pyiqa would download parameter files from the internet at construction time; instead
-each file is resolved with :func:`llebench.weights.resolve` (``$LLEBENCH_WEIGHTS``, the
-cache, or a verified download) and passed as ``pretrained_model_path``.
+Every file a pyiqa metric needs is obtained through llebench's weights resolution (see
+:mod:`llebench_metrics.pyiqa_loading`). The short names fix their kind and direction as
+class attributes (so listing them needs no pyiqa import); a test checks them against
+pyiqa's ``DEFAULT_CONFIGS``. ``pyiqa:<name>`` reads them from ``DEFAULT_CONFIGS`` when
+built.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from importlib import metadata
 from typing import Any, ClassVar
 
 import torch
 
-from llebench.api import EnhanceRecord, Metric, Sample
-from llebench.errors import LLEBenchError
-from llebench.weights import WeightsFile, resolve, sha256sum
+from llebench.api import EnhanceRecord, Metric, MetricKind, Sample
+from llebench.errors import LLEBenchError, RunConfigError
+from llebench.weights import sha256sum
 
-NIQE_PARAMETERS = WeightsFile(
-    filename="niqe_modelparameters.mat",
-    url="https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/niqe_modelparameters.mat",
-    sha256="553e160bba72628c0def84d3cc72eacbca3d00985f4c43a35bd7de219a06143f",
-    description="NIQE pristine model (LIVE/MATLAB parameters), as used by pyiqa's niqe",
-)
+from llebench_metrics.gtmean import scale_to_reference_mean
+from llebench_metrics.pyiqa_files import PYIQA_FILES, files_for
+from llebench_metrics.pyiqa_files import NIQE_PARAMETERS as NIQE_PARAMETERS  # importable from here, as before
+from llebench_metrics.pyiqa_loading import resolve_all, routed_downloads
+
+PYIQA_MODES: dict[str, MetricKind] = {"NR": "no-reference", "FR": "full-reference"}
+
+
+def pyiqa_config(pyiqa_name: str) -> dict[str, Any]:
+    """pyiqa's default configuration of one metric (options, mode, direction, range)."""
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS  # heavy import
+
+    if pyiqa_name not in DEFAULT_CONFIGS:
+        raise RunConfigError(
+            f"pyiqa has no metric {pyiqa_name!r} (pyiqa {metadata.version('pyiqa')}); "
+            f"known: {', '.join(sorted(DEFAULT_CONFIGS))}"
+        )
+    return DEFAULT_CONFIGS[pyiqa_name]
 
 
 class PyiqaMetric(Metric):
-    """One pyiqa metric; subclasses set ``pyiqa_name`` and, if needed, ``parameter_file``."""
+    """One pyiqa metric; subclasses set ``pyiqa_name`` and, if needed, ``pyiqa_options``."""
 
     pyiqa_name: ClassVar[str]
-    parameter_file: ClassVar[WeightsFile | None] = None
     #: options passed to pyiqa beyond its defaults (part of the metric's identity)
     pyiqa_options: ClassVar[dict[str, Any]] = {}
+    #: scale the output so its grey-level mean equals the reference's first (KinD, LLFlow)
+    gt_mean: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)
         import pyiqa  # heavy import, only when the metric is used
 
-        options = dict(self.pyiqa_options)
-        self.parameter_path = None
-        if self.parameter_file is not None:
-            self.parameter_path = resolve(self.parameter_file)
-            options["pretrained_model_path"] = str(self.parameter_path)
-        self.model = pyiqa.create_metric(self.pyiqa_name, device=self.device, as_loss=False, **options)
-        from pyiqa.default_model_configs import DEFAULT_CONFIGS
-
-        self._defaults = dict(DEFAULT_CONFIGS[self.pyiqa_name]["metric_opts"])
+        self._config = pyiqa_config(self.pyiqa_name)
+        resolve_all(self.weights_files)
+        # pyiqa prints "Downloading ..." / "Loading pretrained model ..." even for local files
+        with routed_downloads() as used, contextlib.redirect_stdout(io.StringIO()):
+            self.model = pyiqa.create_metric(self.pyiqa_name, device=self.device, as_loss=False,
+                                             **self.pyiqa_options)
+        self.files_used = {name: sha256sum(path) for name, path in sorted(used.items())}
 
     def settings(self) -> dict[str, Any]:
-        opts = {**self._defaults, **self.pyiqa_options}
+        opts = {**self._config["metric_opts"], **self.pyiqa_options}
         opts.pop("type", None)
         settings: dict[str, Any] = {
             "implementation": f"pyiqa {metadata.version('pyiqa')} create_metric({self.pyiqa_name!r})",
             "options": opts,
             "input": "8-bit RGB output scaled to [0,1]",
+            "score_range": self._config.get("score_range"),
         }
-        if self.parameter_path is not None:
-            settings["parameter_file"] = f"{self.parameter_path.name}@{sha256sum(self.parameter_path)}"
+        if self.gt_mean:
+            settings["gt_mean"] = ("output x mean(grey(reference)) / mean(grey(output)), clipped to [0,1], "
+                                   "grey = 0.299 R + 0.587 G + 0.114 B (KinD / LLFlow evaluation)")
+        if self.files_used:
+            settings["files"] = self.files_used
         return settings
 
     def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
@@ -69,20 +88,84 @@ class PyiqaMetric(Metric):
                         f"{self.name}: reference size {tuple(sample.reference.shape[-2:])} differs from "
                         f"output size {tuple(output.shape[-2:])}"
                     )
-                score = self.model(target, sample.reference.to(self.device))
+                reference = sample.reference.to(self.device)
+                if self.gt_mean:
+                    target = scale_to_reference_mean(target, reference)
+                score = self.model(target, reference)
             else:
                 score = self.model(target)
         return float(score.flatten()[0])
 
 
+class PyiqaByName(PyiqaMetric):
+    """``pyiqa:<name>``: any pyiqa metric, with pyiqa's default settings."""
+
+    name = "pyiqa"
+    takes_arg = True
+    description = "any pyiqa metric: pyiqa:<name> (e.g. pyiqa:lpips-vgg); kind and direction from pyiqa"
+    #: what the listed pyiqa metrics may need (an instance keeps only its own metric's files)
+    weights_files = tuple(dict.fromkeys(f for files in PYIQA_FILES.values() for f in files))
+
+    def __init__(self, device: str = "cpu", arg: str | None = None) -> None:
+        if not arg:
+            raise RunConfigError("metric 'pyiqa' needs a pyiqa metric name: pyiqa:NAME (e.g. pyiqa:lpips-vgg)")
+        config = pyiqa_config(arg)
+        self.pyiqa_name = arg
+        self.kind = PYIQA_MODES[config["metric_mode"]]
+        self.lower_better = bool(config.get("lower_better", False))
+        self.weights_files = files_for(arg)
+        super().__init__(device)
+
+
 class NIQE(PyiqaMetric):
     name = "niqe"
     pyiqa_name = "niqe"
-    parameter_file = NIQE_PARAMETERS
-    weights_files = (NIQE_PARAMETERS,)
+    weights_files = files_for("niqe")
     lower_better = True
     default = True
+    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
     description = "NIQE (Mittal et al. 2013), pyiqa, Y channel, LIVE pristine parameters"
+
+
+class UNIQUE(PyiqaMetric):
+    name = "unique"
+    pyiqa_name = "unique"
+    weights_files = files_for("unique")
+    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
+    description = "UNIQUE (Zhang et al. 2021), pyiqa, model trained on the mix of IQA databases"
+
+
+class BRISQUE(PyiqaMetric):
+    name = "brisque"
+    pyiqa_name = "brisque"
+    weights_files = files_for("brisque")
+    lower_better = True
+    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
+    description = "BRISQUE (Mittal et al. 2012), pyiqa 'original' version, Y channel, LIVE SVR"
+
+
+class MUSIQ(PyiqaMetric):
+    name = "musiq"
+    pyiqa_name = "musiq"
+    weights_files = files_for("musiq")
+    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
+    description = "MUSIQ (Ke et al. 2021), pyiqa, trained on KonIQ-10k"
+
+
+class LPIPS(PyiqaMetric):
+    name = "lpips"
+    pyiqa_name = "lpips"
+    kind = "full-reference"
+    weights_files = files_for("lpips")
+    lower_better = True
+    description = "LPIPS v0.1 with AlexNet (Zhang et al. 2018), pyiqa 'lpips'"
+
+
+class MSSSIM(PyiqaMetric):
+    name = "ms_ssim"
+    pyiqa_name = "ms_ssim"
+    kind = "full-reference"
+    description = "MS-SSIM on the Y channel (pyiqa 'ms_ssim': 5 scales, product of scales)"
 
 
 class PSNR(PyiqaMetric):
@@ -93,9 +176,42 @@ class PSNR(PyiqaMetric):
     description = "PSNR in dB on RGB, data range 1 (pyiqa 'psnr')"
 
 
+class PSNRY(PyiqaMetric):
+    name = "psnr_y"
+    pyiqa_name = "psnry"
+    kind = "full-reference"
+    description = "PSNR in dB on the Y channel (pyiqa 'psnry')"
+
+
 class SSIM(PyiqaMetric):
     name = "ssim"
     pyiqa_name = "ssim"
     kind = "full-reference"
     default = True
     description = "SSIM on the Y channel (pyiqa 'ssim': Gaussian window 11, sigma 1.5, no downsampling)"
+
+
+class SSIMRGB(PyiqaMetric):
+    name = "ssim_rgb"
+    pyiqa_name = "ssimc"
+    kind = "full-reference"
+    description = "SSIM on RGB, mean of the channels (pyiqa 'ssimc': Gaussian window 11, sigma 1.5)"
+
+
+class PSNRGTMean(PSNR):
+    name = "psnr_gtmean"
+    default = False
+    gt_mean = True
+    description = "PSNR (RGB) after scaling the output to the reference's grey-level mean (KinD, LLFlow)"
+
+
+class SSIMGTMean(SSIM):
+    name = "ssim_gtmean"
+    default = False
+    gt_mean = True
+    description = "SSIM (Y) after scaling the output to the reference's grey-level mean (KinD, LLFlow)"
+
+
+SHORT_NAMES: tuple[type[PyiqaMetric], ...] = (
+    NIQE, UNIQUE, BRISQUE, MUSIQ, LPIPS, MSSSIM, PSNR, PSNRY, SSIM, SSIMRGB, PSNRGTMean, SSIMGTMean,
+)

@@ -1,0 +1,117 @@
+"""``llebench weights list`` and ``llebench weights fetch NAME``: the pretrained files.
+
+Every file comes from some registered class's ``weights_files`` (methods, metrics,
+trainers, ...), so third-party plugins' files are listed exactly like the built-in ones.
+``list`` never downloads; ``fetch`` goes through :func:`llebench.weights.resolve`, which
+uses a file already present (after checking it) or downloads and verifies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llebench.errors import ChecksumMismatch, LLEBenchError, UnknownNameError
+from llebench.plugins import KINDS, PluginSet
+from llebench.runner import one_line
+from llebench.weights import WeightsFile, resolve, search_dirs, verify
+
+KIND_LABELS = {"enhancers": "method", "datasets": "dataset", "metrics": "metric", "reports": "report",
+               "trainers": "trainer"}
+
+
+@dataclass
+class KnownFile:
+    spec: WeightsFile
+    used_by: list[str] = field(default_factory=list)
+
+
+def known_files(plugins: PluginSet) -> dict[str, KnownFile]:
+    """Every declared file by name, with the components that use it (in name order)."""
+    files: dict[str, KnownFile] = {}
+    for kind in KINDS:
+        for name, registered in sorted(plugins.registry.get(kind, {}).items()):
+            for spec in getattr(registered.cls, "weights_files", ()):
+                entry = files.setdefault(spec.filename, KnownFile(spec))
+                entry.used_by.append(f"{KIND_LABELS.get(kind, kind)} {name}")
+    return dict(sorted(files.items(), key=lambda item: item[0].lower()))
+
+
+def find_present(spec: WeightsFile) -> Path | None:
+    """The first copy in the search directories (what ``resolve`` would use), without downloading."""
+    for directory in search_dirs():
+        candidate = directory / spec.filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def status(spec: WeightsFile) -> tuple[str, str]:
+    """(state, detail): state is 'present', 'unchecked' (present, no published sha256), 'MISMATCH' or 'missing'."""
+    path = find_present(spec)
+    if path is None:
+        return "missing", f"put it in {search_dirs()[0]}"
+    try:
+        verify(path, spec)
+    except ChecksumMismatch as exc:
+        return "MISMATCH", one_line(exc)
+    return ("present" if spec.sha256 else "unchecked"), str(path)
+
+
+def cmd_list(args: argparse.Namespace, plugins: PluginSet) -> int:
+    files = known_files(plugins)
+    print(f"search order: {', '.join(map(str, search_dirs()))}, then download")
+    for name, known in files.items():
+        state, detail = status(known.spec)
+        print(f"\n{name}  [{state}] {detail}")
+        print(f"  used by: {', '.join(known.used_by)}")
+        print(f"  sha256:  {known.spec.sha256 or 'unknown: accepted without a checksum check'}")
+        print(f"  url:     {known.spec.url}")
+        if known.spec.description:
+            print(f"  what:    {known.spec.description}")
+    missing = sum(status(k.spec)[0] in {"missing", "MISMATCH"} for k in files.values())
+    print(f"\n{len(files)} files, {len(files) - missing} present, {missing} missing or wrong")
+    return 0
+
+
+def select(files: dict[str, KnownFile], names: list[str]) -> list[WeightsFile]:
+    """File names, component names (all their files) or ``all``."""
+    chosen: dict[str, WeightsFile] = {}
+    for name in names:
+        if name == "all":
+            matches = [k.spec for k in files.values()]
+        elif name in files:
+            matches = [files[name].spec]
+        else:
+            matches = [k.spec for k in files.values() if any(u.split(" ", 1)[1] == name for u in k.used_by)]
+        if not matches:
+            raise UnknownNameError(f"no known pretrained file or component {name!r}; "
+                                   "`llebench weights list` shows them")
+        chosen.update((spec.filename, spec) for spec in matches)
+    return list(chosen.values())
+
+
+def cmd_fetch(args: argparse.Namespace, plugins: PluginSet) -> int:
+    failed = 0
+    for spec in select(known_files(plugins), args.names):
+        try:
+            path = resolve(spec)
+        except LLEBenchError as exc:
+            print(f"failed: {spec.filename}: {one_line(exc)}")
+            failed += 1
+            continue
+        check = "sha256 verified" if spec.sha256 else "no published sha256: not verified"
+        print(f"ok: {spec.filename} -> {path} ({check})")
+    return 1 if failed else 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    weights = subparsers.add_parser("weights", parents=[common], help="list or download pretrained files")
+    sub = weights.add_subparsers(dest="weights_command", required=True)
+    listing = sub.add_parser("list", parents=[common], help="every known file: URL, sha256, present or missing")
+    listing.set_defaults(func=cmd_list)
+    fetch = sub.add_parser("fetch", parents=[common], help="download and verify files into the cache")
+    fetch.add_argument("names", nargs="+", metavar="NAME",
+                       help="a file name, a method or metric name (all its files), or 'all'")
+    fetch.set_defaults(func=cmd_fetch)
