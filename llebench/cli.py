@@ -142,8 +142,10 @@ def cmd_run(args: argparse.Namespace, plugins: PluginSet) -> int:
     plan = build_plan(args, plugins)
     summary = Runner(plugins, plan, progress=False if args.no_progress else None).run()
     if not args.no_report:
-        html = plugins.get("reports", "leaderboard")().render(RunResults.load(plan.out))
-        write_page(plan.out / "report.html", html)
+        run, report = RunResults.load(plan.out), plugins.get("reports", "leaderboard")()
+        write_page(plan.out / "report.html", report.render(run))
+        for suffix, text in report.exports(run).items():
+            write_page(plan.out / f"report{suffix}", text)
     for line in summary.lines():
         print(line)
     return 0 if summary.ok else 1

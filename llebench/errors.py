@@ -37,3 +37,23 @@ class EnhancementError(LLEBenchError):
 
 class RunConfigError(LLEBenchError):
     """A run's configuration is invalid or conflicts with the results already on disk."""
+
+
+class OutputNotWritable(LLEBenchError, OSError):
+    """The results directory cannot be written (disk full, read-only, no permission).
+
+    Also an ``OSError`` (same errno) so callers that handle OS errors keep working; the
+    runner stops at once instead of failing every remaining image for the same cause.
+    """
+
+    @classmethod
+    def wrap(cls, path: object, exc: OSError) -> "OutputNotWritable":
+        if isinstance(exc, cls):
+            return exc
+        reason = exc.strerror or str(exc)
+        error = cls(exc.errno, f"cannot write {path}: {reason}; the results written so far are kept, "
+                               "run the same command again once the directory is writable")
+        return error
+
+    def __str__(self) -> str:
+        return str(self.strerror)

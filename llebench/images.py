@@ -36,6 +36,11 @@ from llebench.errors import ImageError, OutputNotWritable, RunConfigError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 DEFAULT_MAX_PIXELS = 200_000_000
 
+# read_image enforces the pixel limit itself (Pillow's limit is set to it, and Pillow warns
+# from there up): the warning would only precede our error. Set once at import, not with
+# catch_warnings per call, which is not thread-safe (samples are read in worker threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 def max_pixels() -> int:
     """The largest image (width x height) read: ``$LLEBENCH_MAX_PIXELS``, default 200 megapixels."""
@@ -60,13 +65,11 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        # Pillow warns above its limit and refuses above twice that; one limit is ours
+        # Image.open itself refuses above twice Pillow's limit (reworded below); _check_size the rest
         Image.MAX_IMAGE_PIXELS = limit
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                _check_size(path, *img.size, limit)
-                array = _to_rgb_array(img)
+        with Image.open(path) as img:
+            _check_size(path, *img.size, limit)
+            array = _to_rgb_array(img)
     except ImageError:
         raise
     except FileNotFoundError as exc:

@@ -6,6 +6,7 @@ Layout of ``results/<run>/``::
     scores.csv                      one row per (method, dataset, image, metric)
     outputs.csv                     one row per enhanced image (status, error, seconds)
     images/<method>/<dataset>/<image>.png
+    details/<metric>/<method>/<dataset>/<image>.npz   per-image arrays of metrics that keep them
 
 Both CSV files are journals: each row is appended with a single ``write`` of a complete
 line, so a killed run leaves at most one torn last line, which the next open drops. When a
@@ -15,6 +16,7 @@ run ends the file is rewritten (deduplicated, sorted) to a temporary name and re
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
-from llebench.errors import RunConfigError
+from llebench.errors import OutputNotWritable, RunConfigError
 
 SCORE_COLUMNS = ("method", "variant", "weights", "dataset", "image", "metric", "value", "status", "error", "seconds")
 SCORE_KEY = ("method", "dataset", "image", "metric")
@@ -35,17 +38,26 @@ OUTPUT_KEY = ("method", "dataset", "image")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    On a full disk or a read-only directory the old file stays as it was and
+    :class:`OutputNotWritable` says so.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    except OSError as exc:
+        raise OutputNotWritable.wrap(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputNotWritable.wrap(path, exc) from exc
         raise
 
 
@@ -103,12 +115,23 @@ class Journal:
         if not self.path.exists() or self.path.stat().st_size == 0:
             writer.writerow(self.columns)
         writer.writerow([text_row[c] for c in self.columns])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = buf.getvalue().encode("utf-8")
         try:
-            os.write(fd, buf.getvalue().encode("utf-8"))
-        finally:
-            os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+                except OSError:
+                    os.ftruncate(fd, size)  # a full disk can write part of the line: cut it off
+                    raise
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise OutputNotWritable.wrap(self.path, exc) from exc
         self.rows[self._key(text_row)] = text_row
 
     def compact(self) -> None:
@@ -149,13 +172,24 @@ class RunResults:
         frame["seconds"] = pd.to_numeric(frame["seconds"], errors="coerce")
         return cls(path, manifest, frame)
 
+    def details(self, metric: str, method: str, dataset: str, image_id: str) -> dict[str, np.ndarray] | None:
+        """The arrays a metric kept for one image (``MetricValue.arrays``); None if absent."""
+        path = details_path(self.path, metric, method, dataset, image_id)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+
 
 class ResultsStore:
     """Reads and writes one results directory; knows what is already computed."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputNotWritable.wrap(self.root, exc) from exc
         self.scores = Journal(self.root / "scores.csv", SCORE_COLUMNS, SCORE_KEY)
         self.outputs = Journal(self.root / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY)
         self.manifest_path = self.root / "manifest.json"
@@ -165,8 +199,24 @@ class ResultsStore:
 
     def image_path(self, method: str, dataset: str, image_id: str) -> Path:
         """Where the cached output of one image goes; ids cannot escape the directory."""
-        rel = safe_relative(image_id, "image id").with_suffix(".png")
-        return self.root / "images" / _dir_name(method) / _dir_name(dataset) / rel
+        return output_image_path(self.root, method, dataset, image_id)
+
+    def details_path(self, metric: str, method: str, dataset: str, image_id: str) -> Path:
+        return details_path(self.root, metric, method, dataset, image_id)
+
+    def write_details(self, metric: str, method: str, dataset: str, image_id: str, arrays: dict[str, Any]) -> Path:
+        """Keep a metric's per-image arrays (``MetricValue.arrays``), written atomically."""
+        path = self.details_path(metric, method, dataset, image_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **{name: np.asarray(value) for name, value in arrays.items()})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
 
     def has_score(self, method: str, dataset: str, image: str, metric: str) -> bool:
         row = self.scores.get(method, dataset, image, metric)
@@ -210,6 +260,18 @@ class ResultsStore:
     def finish(self) -> None:
         self.scores.compact()
         self.outputs.compact()
+
+
+def output_image_path(root: Path, method: str, dataset: str, image_id: str) -> Path:
+    """``ROOT/images/<method>/<dataset>/<image id>.png``: the cached output (reports read it too)."""
+    rel = safe_relative(image_id, "image id").with_suffix(".png")
+    return root / "images" / _dir_name(method) / _dir_name(dataset) / rel
+
+
+def details_path(root: Path, metric: str, method: str, dataset: str, image_id: str) -> Path:
+    """``ROOT/details/<metric>/<method>/<dataset>/<image id>.npz`` (the id keeps its suffix)."""
+    rel = safe_relative(image_id, "image id")
+    return root / "details" / _dir_name(metric) / _dir_name(method) / _dir_name(dataset) / (str(rel) + ".npz")
 
 
 def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:

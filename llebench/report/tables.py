@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 
 AVERAGE = "Average"
+MEASURED = "measured"
+REFERENCE = "reference"
 
 
 @dataclass
@@ -16,6 +18,7 @@ class Cell:
     value: float | None = None
     rank: int | None = None  # 1 = best, 2 = second
     note: str = ""  # e.g. "2 of 64 images failed"
+    delta: str = ""  # e.g. "+0.05": this measured value minus the published one
 
     @property
     def css(self) -> str:
@@ -32,11 +35,35 @@ class Column:
 
 @dataclass
 class Table:
-    """A rendered-ready table: grouped columns, one row per method."""
+    """A rendered-ready table: grouped columns, one row per method.
+
+    ``kinds`` marks each row ``measured`` (the default when empty) or ``reference`` (a
+    published number). Rows with the same entry in ``row_groups`` stay together when the
+    page is sorted (a method's measured rows and its published row).
+    """
 
     columns: list[Column]
     rows: list[tuple[str, list[Cell]]]
     notes: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    row_groups: list[int] = field(default_factory=list)
+    corner: str = "Method"  # header of the row-label column
+    sortable: bool = True  # rows can be reordered by a header click (not when columns are methods)
+
+    def kind(self, index: int) -> str:
+        return self.kinds[index] if self.kinds else MEASURED
+
+    def grouped_rows(self) -> list[list[tuple[str, str, list[Cell]]]]:
+        """Rows as (label, kind, cells), in runs of equal ``row_groups`` entries."""
+        groups: list[list[tuple[str, str, list[Cell]]]] = []
+        previous = object()
+        for index, (label, cells) in enumerate(self.rows):
+            group = self.row_groups[index] if self.row_groups else index
+            if not groups or group != previous:
+                groups.append([])
+            groups[-1].append((label, self.kind(index), cells))
+            previous = group
+        return groups
 
     def groups(self) -> list[tuple[str, int]]:
         """(group name, column span) in order, for the header's first row."""
@@ -54,6 +81,8 @@ def arrow(lower_better: bool | None) -> str:
 
 
 def format_value(value: float, metric: str) -> str:
+    if metric in {"params"}:  # a count
+        return f"{value:,.0f}"
     if metric in {"seconds"}:
         return f"{value:.3f}"
     if abs(value) >= 100:
@@ -130,3 +159,40 @@ def _cell(lookup: dict[tuple[str, str, str], Any], method: str, col: Column) -> 
         return Cell("–", note=f"needs a score on each of {', '.join(col.over)}")
     value = sum(means) / len(means)
     return Cell(format_value(value, col.metric), value, note=f"mean over {len(means)} datasets")
+
+
+def rank_columns(table: Table) -> None:
+    """Mark best/second in every column, measured rows among themselves and reference rows
+    among themselves (so a published table keeps its own marks)."""
+    for kind in {table.kind(i) for i in range(len(table.rows))}:
+        members = [i for i in range(len(table.rows)) if table.kind(i) == kind]
+        for index, col in enumerate(table.columns):
+            cells = [table.rows[i][1][index] for i in members]
+            for cell, rank in zip(cells, rank_values([c.value for c in cells], col.lower_better)):
+                cell.rank = rank
+
+
+def rank_rows(table: Table, directions: list[bool | None]) -> None:
+    """Mark best/second along each row (tables whose columns are methods, like Table 2)."""
+    for (_, cells), lower_better in zip(table.rows, directions):
+        for cell, rank in zip(cells, rank_values([c.value for c in cells], lower_better)):
+            cell.rank = rank
+
+
+def mean_ranks(table: Table, columns: list[int]) -> list[float | None]:
+    """Each row's mean rank (1 = best, ties share the better rank) over ``columns`` (which
+    must have a direction); rows missing a value in any of them get None."""
+    result: list[float | None] = [None] * len(table.rows)
+    if not columns:
+        return result
+    positions: dict[int, list[int]] = {i: [] for i in range(len(table.rows))}
+    for index in columns:
+        col = table.columns[index]
+        present = [(i, cells[index].value) for i, (_, cells) in enumerate(table.rows) if cells[index].value is not None]
+        for i, value in present:
+            better = sum(1 for _, other in present if (other < value if col.lower_better else other > value))
+            positions[i].append(better + 1)
+    for i, ranks in positions.items():
+        if len(ranks) == len(columns):
+            result[i] = sum(ranks) / len(ranks)
+    return result

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 ITERATIONS = 8
+#: seven stacked 3x3 convolutions: an output pixel sees the input within 7 px (15x15)
+RECEPTIVE_RADIUS = 7
 
 
 class DCENet(nn.Module):

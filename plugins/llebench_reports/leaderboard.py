@@ -1,31 +1,82 @@
-"""``leaderboard``: one row per method, a column group per dataset, and the averages."""
+"""``leaderboard``: one row per method, a column group per dataset and their average, every
+metric, a mean rank, the efficiency measures with how they were taken, and figures."""
 
 from __future__ import annotations
 
 from llebench.api import Report
+from llebench.report.exports import table_exports
 from llebench.report.html import render_page
-from llebench.report.tables import leaderboard_table
+from llebench.report.tables import AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, rank_values
 from llebench.store import RunResults
 
+from llebench_reports.figures import figure_sections
+from llebench_reports.runinfo import manifest_order, metric_directions, settings_notes, untrained_methods
 
-def metric_directions(run: RunResults) -> dict[str, bool | None]:
-    """lower_better per metric, from the manifest (None when unknown: no best/second marks)."""
-    return {name: entry.get("lower_better") for name, entry in run.manifest.get("metrics", {}).items()}
+MEAN_RANK = "Rank"
+TITLE = "Leaderboard"
 
 
-def manifest_order(run: RunResults, section: str) -> list[str] | None:
-    """Names in the order the user listed them (None: take them from the scores)."""
-    return list(run.manifest.get(section, {})) or None
+def ranked_columns(table: Table, run: RunResults) -> list[int]:
+    """Per-dataset quality columns (not averages, not efficiency, with a direction)."""
+    kinds = {name: entry.get("kind") for name, entry in run.manifest.get("metrics", {}).items()}
+    return [i for i, col in enumerate(table.columns)
+            if col.group not in (AVERAGE, MEAN_RANK) and col.lower_better is not None
+            and kinds.get(col.metric) != "efficiency"]
+
+
+def efficiency_notes(run: RunResults) -> list[str]:
+    """How each efficiency measure was taken: on which device, at which input size."""
+    notes = []
+    device = run.manifest.get("device", "an unknown device")
+    for name, entry in run.manifest.get("metrics", {}).items():
+        if entry.get("kind") != "efficiency" or "error" in entry:
+            continue
+        settings = entry.get("settings", {})
+        size = settings.get("input") or settings.get("input_size") or "each image as stored (sizes differ per dataset)"
+        if settings.get("unit") == "count":
+            size = "not applicable (a count of parameters)"
+        unit = f", unit {settings['unit']}" if "unit" in settings else ""
+        notes.append(f"{name}: on {device}; input {size}{unit}.")
+    return notes
+
+
+def leaderboard(run: RunResults) -> Table:
+    table = leaderboard_table(
+        run.scores, metric_directions(run),
+        methods=manifest_order(run, "methods"), datasets=manifest_order(run, "datasets"),
+        metrics=manifest_order(run, "metrics"),
+    )
+    columns = ranked_columns(table, run)
+    if len(columns) > 1:
+        ranks = mean_ranks(table, columns)
+        table.columns.append(Column(MEAN_RANK, "mean rank", True))
+        for (_, cells), rank in zip(table.rows, ranks):
+            cells.append(Cell("–", note="needs a value in every ranked column") if rank is None
+                         else Cell(f"{rank:.2f}", rank, note=f"mean rank over {len(columns)} columns"))
+        values = [cells[-1].value for _, cells in table.rows]
+        for (_, cells), mark in zip(table.rows, rank_values(values, True)):
+            cells[-1].rank = mark
+        table.notes.append(f"Mean rank: each method's rank (1 = best) averaged over the {len(columns)} per-dataset "
+                           "quality columns (averages and efficiency measures excluded).")
+    untrained = untrained_methods(run)
+    table.rows = [(label + (" (untrained checkpoint)" if label in untrained else ""), cells)
+                  for label, cells in table.rows]
+    table.notes += efficiency_notes(run)
+    return table
 
 
 class Leaderboard(Report):
     name = "leaderboard"
-    description = "every metric; rows = methods; a column group per dataset plus their average"
+    description = "every metric; rows = methods; a column group per dataset plus their average; mean rank; figures"
+
+    def can_render(self, run: RunResults) -> bool:
+        return bool(len(run.scores))
 
     def render(self, run: RunResults) -> str:
-        table = leaderboard_table(
-            run.scores, metric_directions(run),
-            methods=manifest_order(run, "methods"), datasets=manifest_order(run, "datasets"),
-            metrics=manifest_order(run, "metrics"),
-        )
-        return render_page(f"llebench results: {run.path.name}", [("Leaderboard", table)], run.manifest)
+        return render_page(f"llebench results: {run.path.name}", [(TITLE, leaderboard(run))], run.manifest,
+                           figures=figure_sections(run), exports=["report.csv", "report.md", "report.tex"])
+
+    def exports(self, run: RunResults) -> dict[str, str]:
+        table = leaderboard(run)
+        table.notes += settings_notes(run)
+        return table_exports(table, f"{TITLE}: {run.path.name}")

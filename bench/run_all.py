@@ -1,0 +1,48 @@
+"""Run every benchmark, each in a fresh process, and print one line per target.
+
+    python bench/run_all.py [--quick]
+
+Each line: name, measured ratio, target, PASS/FAIL, details. ``docs/performance.md``
+holds the last results and the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: script -> (arguments for a full run, arguments for --quick)
+BENCHES = {
+    "dcenet_inference.py": (["--images", "4", "--repeats", "1"], ["--images", "1", "--repeats", "1"]),
+    "throughput.py": (["--images", "16", "--small", "500"], ["--images", "4", "--small", "100"]),
+    "large_image.py": ([], ["--quick"]),
+    "train_step.py": ([], ["--iterations", "3"]),
+    "scaling.py": ([], ["--images", "1", "2", "4", "--methods", "1", "2", "3"]),
+    "lime.py": (["--images", "2"], ["--images", "1"]),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller inputs: a smoke test of the benchmarks")
+    args = parser.parse_args()
+    failed = False
+    for script, (full, quick) in BENCHES.items():
+        command = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
+        result = subprocess.run(command, cwd=HERE, capture_output=True, text=True)
+        lines = [line for line in result.stdout.splitlines() if " target " in line]
+        if result.returncode != 0 or not lines:
+            print(f"{script}: did not finish (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+            failed = True
+        for line in lines:
+            print(line, flush=True)
+            failed |= " FAIL " in line
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

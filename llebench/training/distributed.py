@@ -1,0 +1,70 @@
+"""DDP set-up from the environment ``torchrun`` provides (RANK, WORLD_SIZE, LOCAL_RANK).
+
+Without those variables the run is a single process. The process group is gloo on CPU
+and nccl on CUDA; ``--device cuda`` under torchrun uses ``cuda:LOCAL_RANK``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from llebench.errors import RunConfigError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    #: True when this module created the process group (and so destroys it)
+    owns_group: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str) -> tuple[DistInfo, torch.device]:
+    """Join the process group when launched by torchrun; return the info and the device to use."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    wants_cuda = device.startswith("cuda")
+    if wants_cuda and not torch.cuda.is_available():
+        raise RunConfigError(f"device {device}: CUDA is not available (torch {torch.__version__})")
+    if wants_cuda and world_size > 1:
+        target = torch.device("cuda", local_rank)
+    else:
+        target = torch.device(device)
+    if target.type == "cuda":
+        torch.cuda.set_device(target)
+    owns = False
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo")
+        owns = True
+    return DistInfo(rank, world_size, local_rank, owns), target
+
+
+def teardown(info: DistInfo) -> None:
+    if info.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def mean_over_ranks(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
+    """Average logged scalars over processes (every rank must call this at the same step)."""
+    if not info.enabled or not values:
+        return values
+    keys = list(values)  # same order on every rank: the trainer builds it the same way
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    tensor /= info.world_size
+    return dict(zip(keys, tensor.tolist()))

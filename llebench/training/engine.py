@@ -1,0 +1,367 @@
+"""The generic training loop: one function, :func:`train`, for every trainer plugin.
+
+It owns what every recipe shares: device and DDP set-up, seeding and CPU determinism,
+AMP and channels_last, gradient clipping, optimizer and scheduler, EMA, atomic
+checkpoints and exact resume, CSV/TensorBoard logs, a progress bar and validation with
+the benchmark's metrics. See ``llebench/training/README.md`` for how a trainer plugs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from llebench import provenance
+from llebench.errors import LLEBenchError, RunConfigError
+from llebench.plugins import PluginSet, load_plugins
+from llebench.runner import resolve_data_root
+from llebench.training import distributed
+from llebench.training.api import TrainContext, Trainer
+from llebench.training.checkpoint import CheckpointDir, atomic_torch_save
+from llebench.training.config import TrainConfig
+from llebench.training.data import GlobalBatchSampler, KeyedDataset
+from llebench.training.ema import EMA
+from llebench.training.logs import TrainLogger
+from llebench.training.validation import Validator
+
+MODEL_FORMAT = "llebench-trained-model/1"
+
+
+class TrainingError(LLEBenchError):
+    """Training cannot go on (non-finite loss, an existing run without --resume, ...)."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    iteration: int
+    #: the newest checkpoint (full training state)
+    checkpoint: Path | None
+    #: ``model.pt``: the exported weights and provenance, for ``llebench run --weights``
+    model: Path | None
+    logs: dict[str, float] = field(default_factory=dict)
+    validation: dict[str, float] = field(default_factory=dict)
+
+
+def train(
+    trainer_cls: type[Trainer],
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    plugins: PluginSet | None = None,
+    data_root: Path | None = None,
+) -> TrainResult:
+    """Train ``trainer_cls`` as ``config`` says, writing checkpoints and logs under ``out``.
+
+    With ``resume`` the newest complete checkpoint in ``out/checkpoints`` is continued
+    exactly (same weights as an uninterrupted run, on the same hardware and thread count);
+    without it an ``out`` that already holds checkpoints is refused. Under ``torchrun``
+    every process calls this; only rank 0 writes files.
+    """
+    info, device = distributed.setup(str(config.train["device"]))
+    try:
+        with _determinism(config, device):
+            return _Run(trainer_cls, config, Path(out), resume, plugins, data_root, info, device).execute()
+    finally:
+        distributed.teardown(info)
+
+
+@contextlib.contextmanager
+def _determinism(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Deterministic kernels and the thread count for the duration of the run, restored afterwards.
+
+    Results are bit-reproducible (and resume is exact) for the same device and the same
+    number of CPU threads: a different thread count changes the order of float sums.
+    """
+    wanted = bool(config.train["deterministic"])
+    previous = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    if int(config.train["threads"]):
+        torch.set_num_threads(int(config.train["threads"]))
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    if device.type == "cpu" and wanted:
+        torch.use_deterministic_algorithms(True)
+    elif device.type == "cuda":
+        torch.backends.cudnn.deterministic = wanted
+        torch.backends.cudnn.benchmark = not wanted
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch and CUDA generator states, in types ``weights_only`` loading accepts."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_optimizer(settings: dict[str, Any], parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+    lr, wd = float(settings["lr"]), float(settings["weight_decay"])
+    if settings["name"] == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=wd, betas=tuple(settings["betas"]))
+    if settings["name"] == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=wd, betas=tuple(settings["betas"]))
+    return torch.optim.SGD(parameters, lr=lr, weight_decay=wd, momentum=float(settings["momentum"]))
+
+
+def build_scheduler(settings: dict[str, Any], optimizer: torch.optim.Optimizer, iterations: int):
+    """A per-iteration learning-rate schedule, or None."""
+    if settings["name"] == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, int(settings["step_size"]), float(settings["gamma"]))
+    if settings["name"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations, eta_min=float(settings["min_lr"]))
+    return None
+
+
+def to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    """Move tensors (in nested lists, tuples, dicts) to ``device``; 4-D float ones channels_last."""
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: to_device(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device, channels_last) for v in batch)
+    return batch
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "none":
+        return None
+    if amp == "fp16" and device.type != "cuda":
+        raise RunConfigError("train.amp = 'fp16' needs CUDA (use 'bf16' on CPU)")
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+class _Run:
+    """One execution of :func:`train` (holds the objects the loop shares)."""
+
+    def __init__(self, trainer_cls, config, out, resume, plugins, data_root, info, device) -> None:
+        self.config, self.out, self.resume, self.info, self.device = config, out, resume, info, device
+        self.plugins = plugins
+        t = config.train
+        channels_last = t["channels_last"] == "auto" and device.type == "cuda" or t["channels_last"] is True
+        self.context = TrainContext(device=device, out=out, rank=info.rank, world_size=info.world_size,
+                                    data_root=data_root, plugins=plugins, amp_dtype=_amp_dtype(t["amp"], device),
+                                    channels_last=channels_last)
+        self.trainer = trainer_cls(config, self.context)
+        self.checkpoints = CheckpointDir(out / "checkpoints")
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _restore(self) -> dict[str, Any] | None:
+        found = self.checkpoints.find_latest()
+        if found is None:
+            if self.checkpoints.candidates():
+                raise TrainingError(f"{self.checkpoints.root}: no complete checkpoint to resume from "
+                                    "(every iter_*.pt is damaged); move them away to start again")
+            return None
+        path, state = found
+        if not self.resume:
+            raise TrainingError(f"{self.out} already holds a training run ({path.name}); "
+                                "pass --resume to continue it or choose another --out")
+        changed = self.config.differences(state["provenance"]["config"])
+        if changed:
+            raise TrainingError(f"cannot resume {path}: the config changed ({'; '.join(changed)})")
+        if state["method"] != self.trainer.name:
+            raise TrainingError(f"cannot resume {path}: it was trained by {state['method']!r}, not {self.trainer.name!r}")
+        return state
+
+    def execute(self) -> TrainResult:
+        t = self.config.train
+        total = int(t["iterations"])
+        seed_everything(int(t["seed"]))
+        model = self.trainer.build_model().to(self.device)
+        if self.context.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        ema = EMA(model, float(t["ema_decay"])) if float(t["ema_decay"]) > 0 else None
+        self.context.ema = ema
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        if not parameters:
+            raise TrainingError(f"trainer {self.trainer.name!r} built a model without trainable parameters")
+        optimizer = build_optimizer(self.config.optimizer, parameters)
+        scheduler = build_scheduler(self.config.scheduler, optimizer, total)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=t["amp"] == "fp16")
+
+        state = self._restore()
+        start = 0
+        if state is not None:
+            s = state["state"]
+            model.load_state_dict(s["network"])
+            optimizer.load_state_dict(s["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(s["scheduler"])
+            scaler.load_state_dict(s["scaler"])
+            if ema is not None:
+                ema.load_state_dict(s["ema"])
+            self.trainer.load_state_dict(s["trainer"])
+            set_rng_state(s["rng"])
+            start = int(state["iteration"])
+        if start >= total:
+            raise TrainingError(f"{self.out} is already trained to iteration {start} (train.iterations = {total}); "
+                                "raise train.iterations to continue")
+
+        wrapped: nn.Module = model
+        if self.info.enabled:
+            wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+        dataset = self.trainer.train_dataset()
+        try:
+            sampler = GlobalBatchSampler(len(dataset), int(t["batch_size"]), int(t["seed"]), start, total,
+                                         self.info.rank, self.info.world_size)
+        except ValueError as exc:
+            raise RunConfigError(f"train.batch_size: {exc}") from exc
+        loader = torch.utils.data.DataLoader(KeyedDataset(dataset), batch_sampler=sampler,
+                                             num_workers=int(t["num_workers"]), pin_memory=self.device.type == "cuda")
+        provenance_info = {
+            "config": self.config.to_dict(),
+            "data": dataset.describe() if callable(getattr(dataset, "describe", None)) else {"images": len(dataset)},
+            "weights": self.trainer.weights_used(),
+            "enhancer": self.trainer.enhancer,
+            "world_size": self.info.world_size,
+            "environment": provenance.environment(str(self.device)),
+        }
+        main = self.info.rank == 0
+        logger = TrainLogger(self.out, start if state is not None else None) if main else None
+        validator = self._validator() if main and self.config.validation["dataset"] else None
+
+        result = TrainResult(out=self.out, iteration=start, checkpoint=None, model=None)
+        clip = float(t["grad_clip"])
+        log_every, ckpt_every = int(t["log_every"]), int(t["checkpoint_every"])
+        val_every = int(self.config.validation["every"])
+        began = time.perf_counter()
+        model.train()
+        bar = tqdm(total=total, initial=start, desc=f"train {self.trainer.name}", unit="it",
+                   disable=not (main and t["progress"]) or None)
+        try:
+            for iteration, batch in zip(range(start, total), loader):
+                self.context.iteration = iteration
+                batch = to_device(batch, self.device, self.context.channels_last)
+                with autocast_context(self.device, self.context.amp_dtype):
+                    step = self.trainer.training_step(wrapped, batch)
+                if not torch.isfinite(step.loss.detach()):
+                    last = self.checkpoints.candidates()
+                    raise TrainingError(f"iteration {iteration + 1}: the loss is {step.loss.item()}; last checkpoint: "
+                                        f"{last[0] if last else 'none'} (lower the learning rate or check the data)")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(step.loss).backward()
+                grad_norm = None
+                if clip > 0:
+                    scaler.unscale_(optimizer)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, clip)
+                scaler.step(optimizer)
+                scaler.update()
+                if scheduler is not None:
+                    scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                done = iteration + 1
+                bar.update(1)
+
+                if done % log_every == 0 or done == total:
+                    values = {"loss": step.loss.detach().float().item(),
+                              **{k: float(v.detach().float().item() if isinstance(v, torch.Tensor) else v)
+                                 for k, v in step.logs.items()}}
+                    if grad_norm is not None:
+                        values["grad_norm"] = float(grad_norm)
+                    values = distributed.mean_over_ranks(values, self.info, self.device)
+                    values["lr"] = optimizer.param_groups[0]["lr"]
+                    values["seconds"] = time.perf_counter() - began
+                    result.logs = values
+                    if logger is not None:
+                        logger.log("train", done, values)
+                        bar.set_postfix(loss=f"{values['loss']:.4g}")
+                if validator is not None and (done == total or (val_every and done % val_every == 0)):
+                    result.validation = self._validate(validator, model, ema)
+                    logger.log("validation", done, result.validation)
+                if done % ckpt_every == 0 or done == total:
+                    if main:
+                        payload = self._payload(model, ema, provenance_info)
+                        payload["state"] = {
+                            "network": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                            "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                            "trainer": self.trainer.state_dict(), "rng": rng_state(),
+                        }
+                        result.checkpoint = self.checkpoints.save(done, payload, int(t["keep_checkpoints"]))
+                    distributed.barrier(self.info)
+                result.iteration = done
+        finally:
+            bar.close()
+            if logger is not None:
+                logger.close()
+        if main:
+            result.model = self.out / "model.pt"
+            export = self._payload(model, ema, provenance_info)
+            atomic_torch_save({**export, "format": MODEL_FORMAT, "iteration": result.iteration}, result.model)
+        distributed.barrier(self.info)
+        return result
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _payload(self, model: nn.Module, ema: EMA | None, provenance_info: dict[str, Any]) -> dict[str, Any]:
+        """What the enhancer needs: exported weights under "model", the untrained flag, provenance."""
+        source = ema.module if ema is not None and self.config.train["export_ema"] else model
+        exported = {k: v.detach().cpu().contiguous() for k, v in self.trainer.export_state(source).items()}
+        return {"method": self.trainer.name, "model": exported, "untrained": bool(self.trainer.untrained),
+                "provenance": {**provenance_info, "saved": provenance.now()}}
+
+    def _validator(self) -> Validator:
+        if self.plugins is None:
+            self.plugins = load_plugins()
+        root = self.context.data_root or resolve_data_root(None)
+        return Validator(self.plugins, self.config.validation, root, self.device)
+
+    def _validate(self, validator: Validator, model: nn.Module, ema: EMA | None) -> dict[str, float]:
+        net = ema.module if ema is not None else model
+        was_training = net.training
+        net.eval()
+        try:
+            return validator.run(lambda image: self.trainer.enhance(net, image))
+        finally:
+            net.train(was_training)

@@ -1,0 +1,154 @@
+"""Visual comparisons embedded in the pages: a grid like the paper's Fig. 3 (input and each
+method's output, with a zoomed crop) and the outputs' RGB histograms like its Fig. 5.
+
+Outputs are the cached PNGs in ``RUN/images/``; each thumbnail links to its full-size file
+(relative link: keep the page in the run directory). The ``input`` method caches nothing,
+so the input is read again through its dataset plugin, with ``$LLEBENCH_DATA`` as the data
+root, and used only if the dataset's settings equal those in the manifest (same files);
+otherwise its tile says why it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+import numpy as np
+from markupsafe import Markup
+from PIL import Image
+
+from llebench.images import to_uint8_array
+from llebench.report.figures import crop, data_uri, detail_box, histogram_svg, resize_to_width, with_box
+from llebench.store import RunResults, output_image_path
+
+from llebench_reports.runinfo import entries, entry_name
+
+IMAGES_PER_DATASET = 2
+MAX_DATASETS = 6
+THUMB_WIDTH = 240
+
+
+@dataclass
+class Tile:
+    label: str
+    thumb: str = ""  # data: URI
+    zoom: str = ""  # data: URI
+    hist: Markup = Markup("")
+    link: str = ""  # relative to the run directory
+    missing: str = ""
+
+
+@dataclass
+class FigureRow:
+    image: str
+    tiles: list[Tile] = field(default_factory=list)
+
+
+@dataclass
+class FigureSection:
+    dataset: str
+    rows: list[FigureRow] = field(default_factory=list)
+
+
+def figure_sections(run: RunResults) -> list[FigureSection]:
+    """One section per dataset with cached outputs (at most :data:`MAX_DATASETS`)."""
+    methods = entries(run, "methods")
+    inputs = InputReader(run)
+    sections = []
+    for dataset in list(entries(run, "datasets"))[:MAX_DATASETS]:
+        cached = [m for m in methods if output_image_path(run.path, m, dataset, "x").parent.is_dir()]
+        if not cached:
+            continue
+        images = chosen_images(run, dataset, cached)
+        if not images:
+            continue
+        section = FigureSection(dataset)
+        for image in images:
+            section.rows.append(figure_row(run, dataset, image, methods, cached, inputs))
+        sections.append(section)
+    return sections
+
+
+def chosen_images(run: RunResults, dataset: str, methods: list[str]) -> list[str]:
+    """Images every caching method has an output for, spread evenly over the sorted ids."""
+    ids = sorted(run.scores.loc[run.scores["dataset"] == dataset, "image"].unique())
+    ready = [i for i in ids if all(output_image_path(run.path, m, dataset, i).exists() for m in methods)]
+    if len(ready) <= IMAGES_PER_DATASET:
+        return ready
+    picks = np.linspace(0, len(ready) - 1, IMAGES_PER_DATASET).round().astype(int)
+    return [ready[i] for i in picks]
+
+
+def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dict], cached: list[str],
+               inputs: InputReader) -> FigureRow:
+    pictures: list[tuple[str, np.ndarray | None, str, str]] = []  # (label, array, link, missing)
+    source, reason = inputs.read(dataset, image)
+    pictures.append(("input", source, "", reason))
+    for method in methods:
+        if method not in cached:
+            continue
+        path = output_image_path(run.path, method, dataset, image)
+        with Image.open(path) as img:  # our own 8-bit RGB PNG
+            array = np.asarray(img.convert("RGB"))
+        pictures.append((method, array, path.relative_to(run.path).as_posix(), ""))
+    reference = next((array for _, array, _, _ in pictures if array is not None), None)
+    box = detail_box(source if source is not None else reference) if reference is not None else None
+    row = FigureRow(image)
+    for label, array, link, missing in pictures:
+        if array is None or box is None:
+            row.tiles.append(Tile(label, missing=missing or "not available"))
+            continue
+        thumb = resize_to_width(array, THUMB_WIDTH)
+        scale = thumb.shape[1] / array.shape[1]
+        row.tiles.append(Tile(
+            label=label,
+            thumb=data_uri(with_box(thumb, box, scale)),
+            zoom=data_uri(resize_to_width(crop(array, box), THUMB_WIDTH)),
+            hist=Markup(histogram_svg(array)),
+            link=link,
+        ))
+    return row
+
+
+class InputReader:
+    """Reads low-light inputs again through their dataset plugins (see the module doc)."""
+
+    def __init__(self, run: RunResults) -> None:
+        self.run = run
+        self._datasets: dict[str, Any] = {}  # label -> Dataset, or the reason it is unavailable
+
+    def _dataset(self, label: str) -> Any:
+        if label not in self._datasets:
+            self._datasets[label] = self._rebuild(label)
+        return self._datasets[label]
+
+    def _rebuild(self, label: str) -> Any:
+        from llebench.plugins import load_plugins
+        from llebench.runner import resolve_data_root
+
+        entry = self.run.manifest.get("datasets", {}).get(label)
+        if entry is None or "error" in entry:
+            return "input not shown: the dataset is not described in manifest.json"
+        name = entry_name(entry, label)
+        arg = label.partition(":")[2] if label.startswith(f"{name}:") else None
+        try:
+            dataset = load_plugins().get("datasets", name)(data_root=resolve_data_root(None), arg=arg)
+            if _plain(dataset.settings()) != _plain(entry.get("settings", {})):
+                return "input not shown: $LLEBENCH_DATA does not hold the data this run used"
+        except Exception as exc:  # the figure is optional: say why, never fail the report
+            return f"input not shown: {' '.join(str(exc).split())}"
+        return dataset
+
+    def read(self, label: str, image: str) -> tuple[np.ndarray | None, str]:
+        dataset = self._dataset(label)
+        if isinstance(dataset, str):
+            return None, dataset
+        try:
+            return to_uint8_array(dataset.load(image).input), ""
+        except Exception as exc:
+            return None, f"input not shown: {' '.join(str(exc).split())}"
+
+
+def _plain(settings: Any) -> Any:
+    """Settings as the manifest stores them (JSON: tuples become lists, paths strings)."""
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))

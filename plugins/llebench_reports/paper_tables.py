@@ -1,0 +1,248 @@
+"""Tables laid out like the SCL-LLE paper's, measured rows beside the published ones.
+
+A layout is a list of columns (group, header, dataset key, metric). Measured rows are the
+run's methods; each is matched to a paper row by its label (Table 3's ablation labels,
+e.g. ``wo_cc``) or else its method name (``scl_lle`` is the paper's "Ours"). Under each
+paper row's measured rows comes the published row itself, and every measured cell with a
+published counterpart shows the difference (measured − published). Best and second are
+marked among measured rows and, separately, among published rows (the paper's marks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pandas as pd
+
+from llebench.report.tables import AVERAGE, MEASURED, REFERENCE, Cell, Column, Table, rank_columns, rank_rows
+from llebench.store import RunResults
+
+from llebench_reports.published import Published, published
+from llebench_reports.runinfo import entries, entry_name, untrained_methods
+
+UNTRAINED_MARK = " (untrained checkpoint)"
+PAPER_MARK = " [paper]"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    group: str
+    header: str
+    dataset: str  # dataset key (a dataset name, or e.g. "frankfurt@6"); "average" for Average
+    metric: str  # metric name
+    lower_better: bool  # the paper's arrow (the manifest's, when the run has the metric, wins)
+    over: tuple[str, ...] = ()  # Average columns: the dataset keys averaged
+
+
+@dataclass
+class Stat:
+    """One measured (method, dataset, metric): its value and how many images it covers."""
+
+    value: float | None
+    count: int
+    failed: int
+
+
+#: (run, metric label, method label, dataset label, that slice of the scores) -> Stat
+Aggregate = Callable[[RunResults, str, str, str, pd.DataFrame], Stat]
+
+
+def mean_of_images(run: RunResults, metric: str, method: str, dataset: str, rows: pd.DataFrame) -> Stat:
+    ok = rows[rows["status"] == "ok"]
+    failed = int((rows["status"] != "ok").sum())
+    return Stat(float(ok["value"].mean()) if len(ok) else None, len(ok), failed)
+
+
+def dataset_key_by_name(label: str, entry: dict[str, Any]) -> str | None:
+    return entry_name(entry, label)
+
+
+@dataclass
+class PaperLayout:
+    """One paper table: its columns, how run datasets map to column keys, and how images
+    are aggregated (a mean by default; Table 4 sums confusion matrices)."""
+
+    table: str
+    title: str
+    columns: list[ColumnSpec]
+    measured_digits: int = 3
+    dataset_key: Callable[[str, dict[str, Any]], str | None] = dataset_key_by_name
+    aggregate: Aggregate = mean_of_images
+    notes: list[str] = field(default_factory=list)
+    #: the run must measure at least one of these paper rows to fill the table (empty: any)
+    needs_rows: tuple[str, ...] = ()
+
+    # -- what the run holds ---------------------------------------------------------------
+
+    def measured(self, run: RunResults) -> dict[tuple[str, str, str], Stat]:
+        """``{(method label, dataset key, metric name): Stat}`` for this table's columns."""
+        wanted = {(c.dataset, c.metric) for c in self.columns if not c.over}
+        datasets: dict[str, str] = {}  # run dataset label -> column key (first label per key)
+        for label, entry in entries(run, "datasets").items():
+            key = self.dataset_key(label, entry)
+            if key is not None and key not in datasets.values():
+                datasets[label] = key
+        metrics: dict[str, str] = {}
+        for label, entry in entries(run, "metrics").items():
+            name = entry_name(entry, label)
+            if name not in metrics.values():
+                metrics[label] = name
+        scores = run.scores[run.scores["dataset"].isin(datasets) & run.scores["metric"].isin(metrics)]
+        found: dict[tuple[str, str, str], Stat] = {}
+        for (method, dataset, metric), rows in scores.groupby(["method", "dataset", "metric"], sort=False):
+            key = (datasets[dataset], metrics[metric])
+            if key in wanted:
+                found[(method, *key)] = self.aggregate(run, metric, method, dataset, rows)
+        return found
+
+    def can_render(self, run: RunResults) -> bool:
+        measured = self.measured(run)
+        if not self.needs_rows:
+            return bool(measured)
+        return any(label in self.needs_rows or name in self.needs_rows for label, name in self.methods(run, measured))
+
+    def directions(self, run: RunResults) -> list[bool]:
+        from_run = {entry_name(e, label): e.get("lower_better") for label, e in entries(run, "metrics").items()}
+        return [from_run.get(c.metric) if from_run.get(c.metric) is not None else c.lower_better
+                for c in self.columns]
+
+    def methods(self, run: RunResults, measured: dict[tuple[str, str, str], Stat]) -> list[tuple[str, str]]:
+        """(label, method name) of the run's methods that have a cell here, in run order."""
+        present = {method for method, _, _ in measured}
+        return [(label, entry_name(entry, label)) for label, entry in entries(run, "methods").items()
+                if label in present]
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self, run: RunResults, paper: Published | None = None) -> Table:
+        paper = paper or published()
+        measured = self.measured(run)
+        directions = self.directions(run)
+        columns = [Column(c.group, c.header, lower_better, c.over) for c, lower_better in zip(self.columns, directions)]
+        paper_rows = paper.rows(self.table)
+        keys = [row.key for row in paper_rows]
+        untrained = untrained_methods(run)
+
+        def paper_key(label: str, name: str) -> str | None:
+            return label if label in keys else (name if name in keys else None)
+
+        matched: dict[str, list[str]] = {key: [] for key in keys}
+        unmatched: list[str] = []
+        for label, name in self.methods(run, measured):
+            key = paper_key(label, name)
+            (matched[key] if key is not None else unmatched).append(label)
+
+        table = Table(columns=columns, rows=[], kinds=[], row_groups=[])
+
+        def add(label: str, kind: str, cells: list[Cell], group: int) -> None:
+            table.rows.append((label, cells))
+            table.kinds.append(kind)
+            table.row_groups.append(group)
+
+        group = 0
+        for row in paper_rows:
+            for label in matched[row.key]:
+                shown = label + (UNTRAINED_MARK if label in untrained else "")
+                add(shown, MEASURED, self._measured_cells(label, row.key, measured, paper), group)
+            add(row.label + PAPER_MARK, REFERENCE, self._paper_cells(row.key, paper), group)
+            group += 1
+        for label in unmatched:
+            shown = label + (UNTRAINED_MARK if label in untrained else "")
+            add(shown, MEASURED, self._measured_cells(label, None, measured, paper), group)
+            group += 1
+        rank_columns(table)
+        table.notes = list(self.notes)
+        return table
+
+    def _published(self, key: str | None, spec: ColumnSpec, paper: Published) -> float | None:
+        return None if key is None else paper.value(self.table, key, spec.dataset, spec.metric)
+
+    def _measured_cells(self, label: str, key: str | None, measured: dict, paper: Published) -> list[Cell]:
+        cells = []
+        for spec in self.columns:
+            if spec.over:
+                parts = [measured.get((label, d, spec.metric)) for d in spec.over]
+                values = [p.value for p in parts if p is not None and p.value is not None]
+                if len(values) < len(spec.over):
+                    cell = Cell("–", note=f"needs a score on each of {', '.join(spec.over)}")
+                else:
+                    value = sum(values) / len(values)
+                    cell = Cell(f"{value:.{self.measured_digits}f}", value, note=f"mean over {len(values)} datasets")
+            else:
+                stat = measured.get((label, spec.dataset, spec.metric))
+                cell = self.stat_cell(stat)
+            reference = self._published(key, spec, paper)
+            if cell.value is not None and reference is not None:
+                cell.delta = f"{cell.value - reference:+.{self.measured_digits}f}"
+            cells.append(cell)
+        return cells
+
+    def stat_cell(self, stat: Stat | None) -> Cell:
+        if stat is None:
+            return Cell("–")
+        note = f"{stat.failed} of {stat.failed + stat.count} images failed" if stat.failed else ""
+        if stat.value is None:
+            return Cell("failed", note=note)
+        return Cell(f"{stat.value:.{self.measured_digits}f}", stat.value, note=note)
+
+    def _paper_cells(self, key: str, paper: Published) -> list[Cell]:
+        cells = []
+        for spec in self.columns:
+            value = paper.value(self.table, key, spec.dataset, spec.metric)
+            text = None if value is None else paper.text(self.table, key, spec.dataset, spec.metric)
+            cells.append(Cell("–") if value is None else Cell(text, value))
+        return cells
+
+
+def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | None = None) -> Table:
+    """Table 2's shape: one column per method, a row per metric (measured, then published)."""
+    paper = paper or published()
+    measured = layout.measured(run)
+    keys = [row.key for row in paper.rows(layout.table)]
+    labels = {row.key: row.label for row in paper.rows(layout.table)}
+    untrained = untrained_methods(run)
+    run_methods = layout.methods(run, measured)
+    by_key: dict[str, list[str]] = {key: [] for key in keys}
+    unmatched = []
+    for label, name in run_methods:
+        key = label if label in keys else (name if name in keys else None)
+        (by_key[key] if key is not None else unmatched).append(label)
+    # (header, measured label or None, paper key or None); the identity row goes first
+    slots: list[tuple[str, str | None, str | None]] = [(m, m, None) for m in unmatched if m == "input"]
+    for key in keys:
+        slots += [(m, m, key) for m in by_key[key]] or [(labels[key] + PAPER_MARK, None, key)]
+    slots += [(m, m, None) for m in unmatched if m != "input"]
+    directions = layout.directions(run)
+    table = Table(columns=[Column("", header + (UNTRAINED_MARK if header in untrained else ""), None)
+                           for header, _, _ in slots],
+                  rows=[], kinds=[], row_groups=[], corner="Metric", sortable=False)
+    row_directions = []
+    for index, spec in enumerate(layout.columns):
+        arrow_text = "↓" if directions[index] else "↑"
+        measured_cells, paper_cells = [], []
+        for _, label, key in slots:
+            cell = layout.stat_cell(measured.get((label, spec.dataset, spec.metric)) if label else None)
+            reference = None if key is None else paper.value(layout.table, key, spec.dataset, spec.metric)
+            if cell.value is not None and reference is not None:
+                cell.delta = f"{cell.value - reference:+.{layout.measured_digits}f}"
+            measured_cells.append(cell)
+            paper_cells.append(Cell("–") if reference is None
+                               else Cell(paper.text(layout.table, key, spec.dataset, spec.metric), reference))
+        table.rows += [(f"{spec.header} {arrow_text}", measured_cells),
+                       (f"{spec.header} {arrow_text}{PAPER_MARK}", paper_cells)]
+        table.kinds += [MEASURED, REFERENCE]
+        table.row_groups += [index, index]
+        row_directions += [directions[index], directions[index]]
+    rank_rows(table, row_directions)
+    table.notes = list(layout.notes)
+    return table
+
+
+def average_columns(datasets: list[tuple[str, str]], metrics: list[tuple[str, str, bool]]) -> list[ColumnSpec]:
+    """Per dataset every metric, then an Average group (mean of the per-dataset means)."""
+    columns = [ColumnSpec(title, header, key, metric, lower)
+               for key, title in datasets for metric, header, lower in metrics]
+    over = tuple(key for key, _ in datasets)
+    columns += [ColumnSpec(AVERAGE, header, "average", metric, lower, over) for metric, header, lower in metrics]
+    return columns

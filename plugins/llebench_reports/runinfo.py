@@ -1,0 +1,57 @@
+"""What a report needs to know about a run beyond its scores: names, order, directions.
+
+Everything comes from ``manifest.json`` when it is there; a bare ``scores.csv`` (no
+manifest) still works, its labels standing in for names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llebench.store import RunResults
+
+
+def entries(run: RunResults, section: str) -> dict[str, dict[str, Any]]:
+    """``{label: manifest entry}`` for methods/datasets/metrics, in the order listed; labels
+    present only in the scores get a minimal entry (their name is their label)."""
+    found = dict(run.manifest.get(section, {}))
+    column = {"methods": "method", "datasets": "dataset", "metrics": "metric"}[section]
+    for label in run.scores[column].unique():
+        found.setdefault(label, {"name": label})
+    return found
+
+
+def metric_directions(run: RunResults) -> dict[str, bool | None]:
+    """lower_better per metric label, from the manifest (None when unknown: no best/second marks)."""
+    return {name: entry.get("lower_better") for name, entry in run.manifest.get("metrics", {}).items()}
+
+
+def manifest_order(run: RunResults, section: str) -> list[str] | None:
+    """Names in the order the user listed them (None: take them from the scores)."""
+    return list(run.manifest.get(section, {})) or None
+
+
+def entry_name(entry: dict[str, Any], label: str) -> str:
+    """The plugin name behind a label (``zero_dce`` for a method labelled ``zero_dce (mine)``)."""
+    return str(entry.get("name", label))
+
+
+def untrained_methods(run: RunResults) -> set[str]:
+    """Method labels whose manifest says their checkpoint was trained without pretrained
+    feature networks (smoke-test checkpoints): their rows are marked on every page."""
+    return {label for label, entry in run.manifest.get("methods", {}).items()
+            if (entry.get("settings") or {}).get("untrained")}
+
+
+def settings_notes(run: RunResults, metrics: set[str] | None = None) -> list[str]:
+    """One line per metric of the run: how it was computed (written under exported tables)."""
+    notes = []
+    for label, entry in run.manifest.get("metrics", {}).items():
+        if metrics is not None and entry_name(entry, label) not in metrics:
+            continue
+        if "error" in entry:
+            notes.append(f"{label}: not computed: {entry['error']}")
+        else:
+            notes.append(f"{label} settings: {json.dumps(entry.get('settings', {}), sort_keys=True)}")
+    return notes

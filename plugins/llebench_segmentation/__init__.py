@@ -1,0 +1,20 @@
+"""Built-in plugin: semantic segmentation after enhancement (SCL-LLE Table 4).
+
+Registers the ``cityscapes_val`` dataset and the ``miou`` metric; the network is the
+DeepLabV3+ of :mod:`llebench_deeplab` (shared with the SCL-LLE trainer).
+"""
+
+from llebench import hookimpl
+
+from llebench_segmentation.dataset import CityscapesVal
+from llebench_segmentation.metric import MeanIoU
+
+
+@hookimpl
+def llebench_register_datasets(register):
+    register(CityscapesVal)
+
+
+@hookimpl
+def llebench_register_metrics(register):
+    register(MeanIoU)

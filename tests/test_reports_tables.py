@@ -1,0 +1,329 @@
+"""Tables 1-4 and the leaderboard from a fixture results directory: cells, marks, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llebench.cli import main
+from llebench.report.exports import to_csv, to_latex, to_markdown
+from llebench.store import RunResults, SCORE_COLUMNS, details_path
+from llebench_reports.leaderboard import Leaderboard, leaderboard
+from llebench_reports.paper_tables import methods_as_columns
+from llebench_reports.published import published
+from llebench_reports.tables import TABLE1, TABLE2, TABLE3, TABLE4, Table1, Table2, Table3
+
+DATASETS = ["dicm", "lime", "mef", "vv", "npe"]
+
+
+def write_run(path: Path, rows: list[tuple], methods: dict[str, dict], datasets: dict[str, dict],
+              metrics: dict[str, dict]) -> RunResults:
+    """A results directory from (method, dataset, image, metric, value-or-None) tuples."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "scores.csv", "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(SCORE_COLUMNS)
+        for method, dataset, image, metric, value in rows:
+            status, error = ("ok", "") if value is not None else ("failed", "boom")
+            writer.writerow([method, "", "", dataset, image, metric, "" if value is None else repr(value),
+                             status, error, "0.1"])
+    methods = {k: {"variant": "", "settings": {}, "weights": {}, **v} for k, v in methods.items()}
+    datasets = {k: {"settings": {}, **v} for k, v in datasets.items()}
+    metrics = {k: {"settings": {}, **v} for k, v in metrics.items()}
+    manifest = {"methods": methods, "datasets": datasets, "metrics": metrics, "device": "cpu (test)",
+                "versions": {"llebench": "test"}, "git_commit": "abc123"}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return RunResults.load(path)
+
+
+def cells_of(table, label):
+    """[(text, rank)] of the row with this label."""
+    row = dict(table.rows)[label]
+    return [(c.text, c.rank) for c in row]
+
+
+@pytest.fixture
+def table1_run(tmp_path):
+    return make_table1_run(tmp_path / "run")
+
+
+def make_table1_run(path: Path, user_study: bool = True) -> RunResults:
+    per_image = {  # method -> dataset -> (niqe values of 2 images, unique value)
+        "input": {d: ([4.0, 5.0], 0.5) for d in DATASETS},
+        "zero_dce": {d: ([3.0, 3.2], 0.8) for d in DATASETS if d != "npe"},
+        "scl_lle": {d: ([3.0, 3.0], 0.8) for d in DATASETS},
+    }
+    rows = []
+    for method, by_dataset in per_image.items():
+        for dataset, (niqe, unique) in by_dataset.items():
+            for i, value in enumerate(niqe):
+                rows.append((method, dataset, f"{i}.jpg", "niqe", value))
+                rows.append((method, dataset, f"{i}.jpg", "unique", unique))
+    rows.append(("zero_dce", "lime", "2.jpg", "niqe", None))  # one failure
+    if user_study:
+        rows += [("scl_lle", "dicm", "0.jpg", "user_study", 2.0), ("zero_dce", "dicm", "0.jpg", "user_study", 3.0)]
+    methods = {"input": {"name": "input"}, "zero_dce": {"name": "zero_dce"}, "scl_lle": {"name": "scl_lle"}}
+    datasets = {d: {"name": d, "settings": {}} for d in DATASETS}
+    metrics = {"niqe": {"name": "niqe", "lower_better": True, "kind": "no-reference", "settings": {"x": 1}},
+               "unique": {"name": "unique", "lower_better": False, "kind": "no-reference", "settings": {}},
+               "user_study": {"name": "user_study", "lower_better": True, "kind": "subjective", "settings": {}}}
+    if not user_study:
+        del metrics["user_study"]
+    return write_run(path, rows, methods, datasets, metrics)
+
+
+def test_published_numbers_are_complete():
+    paper = published()
+    assert [r.key for r in paper.rows("table1")] == ["input", "lime", "retinexnet", "issr", "zero_dce",
+                                                     "enlightengan", "ruas", "scl_lle"]
+    assert paper.value("table1", "scl_lle", "dicm", "niqe") == 3.51
+    assert paper.value("table1", "ruas", "vv", "unique") == -0.04
+    assert paper.value("table2", "scl_lle", "sice_part2", "psnr") == 17.95
+    assert paper.value("table3", "wo_under_neg", "average", "niqe") == 4.38
+    assert paper.value("table4", "input", "frankfurt@1", "miou") == 73.831
+    assert paper.value("table4", "scl_lle", "munster@10", "miou") == 33.442
+    assert paper.text("table1", "lime", "lime", "unique") == "0.53"
+
+
+def test_published_numbers_match_the_paper_text(shared_data):
+    """Every published number appears, in its table's row, in the paper's text."""
+    seeds = sorted((shared_data.parent / "seeds").glob("000_*.txt"))
+    if not seeds:
+        pytest.skip("the SCL-LLE paper text is not in ../shared/seeds")
+    lines = seeds[0].read_text("utf-8").splitlines()
+    first_cells = {"table1": {"input": "Input", "lime": "(TIP'17) LIME", "retinexnet": "(BMVC'18) R.-Net",
+                              "issr": "(ACMMM'20) ISSR", "zero_dce": "(CVPR'20) Z.-DCE",
+                              "enlightengan": "(TIP'21) E.GAN",
+                              "ruas": "(CVPR'21) RUAS", "scl_lle": "Ours"}}
+    paper = published()
+    text = resources.files("llebench_reports").joinpath("published.csv").read_text("utf-8")
+    records = list(csv.DictReader(text.splitlines()))
+    by_row: dict[tuple[str, str], list[str]] = {}
+    for rec in records:
+        by_row.setdefault((rec["table"], rec["row"]), []).append(rec["value"])
+    table_lines = [line.split("\t") for line in lines if "\t" in line]
+    for (table, row), values in by_row.items():
+        if table == "table2":
+            continue
+        candidates = [cells[1:] for cells in table_lines if cells[1:] == values]
+        assert candidates, f"{table} {row}: {values} is not a line of the paper"
+        if table in first_cells:
+            assert any(c[0] == first_cells[table][row] and c[1:] == values for c in table_lines)
+    psnr = next(c for c in table_lines if c[0].startswith("PSNR"))[1:]
+    ssim = next(c for c in table_lines if c[0].startswith("SSIM"))[1:]
+    keys = ["lime", "retinexnet", "issr", "zero_dce", "enlightengan", "ruas", "scl_lle"]
+    assert [paper.text("table2", k, "sice_part2", "psnr") for k in keys] == psnr
+    assert [paper.text("table2", k, "sice_part2", "ssim") for k in keys] == ssim
+
+
+def test_table1_cells_marks_reference_rows_and_differences(table1_run):
+    table = TABLE1.build(table1_run)
+    labels = [label for label, _ in table.rows]
+    assert labels == ["input", "Input [paper]", "LIME (TIP'17) [paper]", "RetinexNet (BMVC'18) [paper]",
+                      "ISSR (ACMMM'20) [paper]", "zero_dce", "Zero-DCE (CVPR'20) [paper]",
+                      "EnlightenGAN (TIP'21) [paper]", "RUAS (CVPR'21) [paper]", "scl_lle",
+                      "SCL-LLE (Ours, AAAI'22) [paper]"]
+    assert table.kinds == ["measured", "reference", "reference", "reference", "reference", "measured",
+                           "reference", "reference", "reference", "measured", "reference"]
+    titles = [f"{c.group} {c.metric}" for c in table.columns]
+    assert titles[:3] == ["DICM NIQE", "DICM UN.", "DICM U.S."] and titles[-3:] == [
+        "Average NIQE", "Average UN.", "Average U.S."]
+    # DICM: NIQE scl 3.0 best, zero_dce 3.1 second; UNIQUE tie 0.8 best for both, input second
+    assert cells_of(table, "scl_lle")[:3] == [("3.000", 1), ("0.800", 1), ("2.000", 1)]
+    assert cells_of(table, "zero_dce")[:3] == [("3.100", 2), ("0.800", 1), ("3.000", 2)]
+    assert cells_of(table, "input")[:3] == [("4.500", None), ("0.500", 2), ("–", None)]
+    # LIME NIQE: zero_dce has one failed image (mean of the two ok ones, marked)
+    lime_niqe = dict(table.rows)["zero_dce"][3]
+    assert lime_niqe.text == "3.100" and lime_niqe.note == "1 of 3 images failed"
+    # Average: zero_dce lacks NPE -> no average; scl_lle 3.0 best, input 4.5 second
+    assert cells_of(table, "scl_lle")[15] == ("3.000", 1)
+    assert cells_of(table, "input")[15] == ("4.500", 2)
+    assert cells_of(table, "zero_dce")[15] == ("–", None)
+    # differences to the published values, in the measured cells
+    row = dict(table.rows)["scl_lle"]
+    assert row[0].delta == "-0.510" and row[1].delta == "-0.070" and row[15].delta == "-0.460"
+    # the published rows keep the paper's marks: DICM NIQE Ours 3.51 best, EnlightenGAN 3.55 second
+    assert cells_of(table, "SCL-LLE (Ours, AAAI'22) [paper]")[0] == ("3.51", 1)
+    assert cells_of(table, "EnlightenGAN (TIP'21) [paper]")[0] == ("3.55", 2)
+    # LIME U.S.: EnlightenGAN 2.00 best; LIME and Zero-DCE tie at 2.10 second
+    assert cells_of(table, "EnlightenGAN (TIP'21) [paper]")[5] == ("2.00", 1)
+    assert cells_of(table, "LIME (TIP'17) [paper]")[5] == ("2.10", 2)
+    assert cells_of(table, "Zero-DCE (CVPR'20) [paper]")[5] == ("2.10", 2)
+    assert table.row_groups[:2] == [0, 0] and table.row_groups[5:7] == [4, 4]
+
+
+def test_table1_page_and_exports(table1_run):
+    report = Table1()
+    assert report.can_render(table1_run) and not Table3().can_render(table1_run)
+    html = report.render(table1_run)
+    cells = re.findall(r'<tr><td class="method">scl_lle</td>(.*?)</tr>', html)[0]
+    classes = re.findall(r'<td class="([a-z ]*)"', cells)
+    assert classes[:3] == ["best", "best", "best"]
+    assert 'class="delta"' in html and "[paper]" in html and "http://" not in html and "https://" not in html
+    assert 'href="report_table1.csv"' in html
+    exports = report.exports(table1_run)
+    assert set(exports) == {".csv", ".md", ".tex"}
+    md = exports[".md"]
+    assert "| scl_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000** (-0.730) |" in md
+    assert "| zero_dce | <u>3.100</u> (-0.460) |" in md
+    assert 'niqe settings: {"x": 1}' in md and "seconds" not in md  # settings of the table's metrics
+    assert r"\textbf{3.000}" in exports[".tex"] and r"\underline{3.100}" in exports[".tex"]
+    assert r"\multicolumn{3}{c}{DICM}" in exports[".tex"] and r"NIQE $\downarrow$" in exports[".tex"]
+    rows = list(csv.reader(exports[".csv"].splitlines()))
+    assert rows[0][:4] == ["Method", "kind", "DICM NIQE ↓", "DICM UN. ↑"]
+    assert ["scl_lle", "measured", "3.000"] == rows[[r[0] for r in rows].index("scl_lle")][:3]
+    assert rows[[r[0] for r in rows].index("scl_lle") + 1][:3] == ["scl_lle", "difference", "-0.510"]
+
+
+def test_table2_methods_as_columns(tmp_path):
+    rows = [("input", "sice_part2", "a.png", "psnr", 10.0), ("input", "sice_part2", "a.png", "ssim", 0.5),
+            ("scl_lle", "sice_part2", "a.png", "psnr", 18.0), ("scl_lle", "sice_part2", "a.png", "ssim", 0.6),
+            ("zero_dce", "sice_part2", "a.png", "psnr", 15.0), ("zero_dce", "sice_part2", "a.png", "ssim", 0.7)]
+    run = write_run(tmp_path / "run", rows, {m: {"name": m} for m in ("input", "zero_dce", "scl_lle")},
+                    {"sice_part2": {"name": "sice_part2"}},
+                    {"psnr": {"name": "psnr", "lower_better": False}, "ssim": {"name": "ssim", "lower_better": False}})
+    table = methods_as_columns(TABLE2, run)
+    headers = [c.metric for c in table.columns]
+    assert headers == ["input", "LIME (TIP'17) [paper]", "RetinexNet (BMVC'18) [paper]", "ISSR (ACMMM'20) [paper]",
+                       "zero_dce", "EnlightenGAN (TIP'21) [paper]", "RUAS (CVPR'21) [paper]", "scl_lle"]
+    assert [label for label, _ in table.rows] == ["PSNR ↑", "PSNR ↑ [paper]", "SSIM ↑", "SSIM ↑ [paper]"]
+    assert not table.sortable and "data-col" not in Table2().render(run)  # columns are methods
+    psnr = [(c.text, c.rank) for c in table.rows[0][1]]
+    assert psnr == [("10.000", None), ("–", None), ("–", None), ("–", None), ("15.000", 2), ("–", None),
+                    ("–", None), ("18.000", 1)]
+    assert table.rows[0][1][7].delta == "+0.050"
+    paper_psnr = [(c.text, c.rank) for c in table.rows[1][1]]
+    assert paper_psnr == [("–", None), ("13.67", None), ("16.98", None), ("15.01", None), ("14.78", None),
+                          ("17.82", 2), ("10.62", None), ("17.95", 1)]
+    ssim = [(c.text, c.rank) for c in table.rows[2][1]]
+    assert ssim[0] == ("0.500", None) and ssim[4] == ("0.700", 1) and ssim[7] == ("0.600", 2)
+    paper_ssim = [c.rank for c in table.rows[3][1]]
+    assert paper_ssim == [None, None, 2, None, None, 2, None, 1]  # 0.68 best; 0.66 (R.Net, E.GAN) second
+
+
+def test_table3_rows_are_ablation_labels(tmp_path):
+    rows = []
+    for label, value in (("input", 4.0), ("wo_lcc", 3.9), ("wo_neg", 3.4), ("scl_lle", 3.5)):
+        for dataset in DATASETS:
+            rows.append((label, dataset, "0.jpg", "niqe", value))
+    methods = {"input": {"name": "input"}, "wo_lcc": {"name": "scl_lle", "settings": {"untrained": True}},
+               "wo_neg": {"name": "scl_lle"}, "scl_lle": {"name": "scl_lle"}}
+    run = write_run(tmp_path / "run", rows, methods, {d: {"name": d} for d in DATASETS},
+                    {"niqe": {"name": "niqe", "lower_better": True}})
+    assert Table3().can_render(run)
+    table = TABLE3.build(run)
+    labels = [label for label, _ in table.rows]
+    assert labels[:4] == ["input", "Input [paper]", "wo_lcc (untrained checkpoint)", "w/o L_cc [paper]"]
+    assert labels.index("wo_neg") < labels.index("w/o negative samples [paper]")
+    assert labels[-2:] == ["scl_lle", "SCL-LLE (full) [paper]"]
+    assert cells_of(table, "wo_neg")[0] == ("3.400", 1) and cells_of(table, "scl_lle")[0] == ("3.500", 2)
+    assert cells_of(table, "wo_neg")[10] == ("3.400", 1)  # Average NIQE
+    assert dict(table.rows)["wo_lcc (untrained checkpoint)"][0].delta == "-0.410"
+
+
+def test_table4_accumulates_confusion_matrices(tmp_path):
+    """mIoU from summed confusion matrices differs from the mean of per-image mIoUs."""
+    first = np.array([[8, 2], [0, 0]])  # image 1: class 0 only, IoU 0.8 (class 1: 0/2)
+    second = np.array([[0, 0], [2, 8]])  # image 2: class 1 only
+    # summed: [[8, 2], [2, 8]] -> IoU_0 = IoU_1 = 8 / 12 -> 66.667 %; per-image means would give 40
+    rows = [("scl_lle", "cityscapes_val:frankfurt@6", "a.png", "miou", 40.0),
+            ("scl_lle", "cityscapes_val:frankfurt@6", "b.png", "miou", 40.0),
+            ("input", "cityscapes_val:frankfurt@6", "a.png", "miou", 10.0),
+            ("input", "cityscapes_val:lindau@1", "a.png", "miou", 55.0)]
+    datasets = {
+        "cityscapes_val:frankfurt@6": {"name": "cityscapes_val", "settings": {"cities": ["frankfurt"], "gamma": 6.0}},
+        "cityscapes_val:lindau@1": {"name": "cityscapes_val", "settings": {"cities": ["lindau"], "gamma": 1.0}},
+    }
+    run = write_run(tmp_path / "run", rows, {"input": {"name": "input"}, "scl_lle": {"name": "scl_lle"}}, datasets,
+                    {"miou": {"name": "miou", "lower_better": False, "kind": "task"}})
+    for image, matrix in (("a.png", first), ("b.png", second)):
+        path = details_path(run.path, "miou", "scl_lle", "cityscapes_val:frankfurt@6", image)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, confusion=matrix)
+    table = TABLE4.build(run)
+    headers = [(c.group, c.metric) for c in table.columns]
+    assert headers[:4] == [("Frankfurt", "γ=1"), ("Frankfurt", "γ=2"), ("Frankfurt", "γ=6"), ("Frankfurt", "γ=10")]
+    scl = dict(table.rows)["scl_lle"]
+    assert scl[2].text == "66.667" and scl[2].rank == 1 and scl[2].delta == f"{100 * 8 / 12 - 58.488:+.3f}"
+    inp = dict(table.rows)["input"]
+    assert inp[2].text == "10.000" and inp[2].rank == 2  # no details kept: mean of per-image values
+    assert inp[4].text == "55.000" and inp[4].rank == 1
+    assert cells_of(table, "SCL-LLE (Ours, AAAI'22) [paper]")[2] == ("58.488", 1)
+    assert cells_of(table, "Zero-DCE (CVPR'20) [paper]")[2] == ("58.046", 2)
+
+
+def test_leaderboard_mean_rank_and_report_cli(table1_run, capsys):
+    table = leaderboard(table1_run)
+    assert table.columns[-1].metric == "mean rank"
+    ranks = {label: cells[-1] for label, cells in table.rows}
+    # over the 11 per-dataset columns (niqe, unique x 5 datasets, user_study on dicm): only
+    # scl_lle has them all (zero_dce lacks npe, input the user study); it is first or tied everywhere
+    assert ranks["scl_lle"].text == "1.00" and ranks["scl_lle"].rank == 1
+    assert ranks["zero_dce"].text == "–" and ranks["input"].text == "–"
+    assert main(["report", str(table1_run.path)]) == 0
+    written = capsys.readouterr().out.split()
+    assert [Path(p).name for p in written] == ["report.html", "report_table1.html"]
+    for name in ("report.csv", "report.md", "report.tex", "report_table1.csv", "report_table1.md",
+                 "report_table1.tex"):
+        assert (table1_run.path / name).stat().st_size > 0
+    assert main(["report", str(table1_run.path), "--output", str(table1_run.path / "x.html")]) == 2
+
+
+def test_exports_escape_latex_and_markdown(table1_run):
+    table = TABLE1.build(table1_run)
+    table.rows[0] = ("a_b & c|d", table.rows[0][1])
+    assert r"a\_b \& c|d" in to_latex(table) and "a_b & c\\|d" in to_markdown(table)
+    assert to_csv(table).splitlines()[1].startswith('a_b & c|d,measured')
+
+
+def test_leaderboard_efficiency_columns_are_noted_and_not_ranked(tmp_path):
+    rows = [(m, "sample", "a.png", metric, value) for m, metric, value in (
+        ("zero_dce", "params", 79416.0), ("zero_dce", "flops", 171.07), ("zero_dce", "psnr", 15.0),
+        ("scl_lle", "params", 79416.0), ("scl_lle", "flops", 171.07), ("scl_lle", "psnr", 16.0))]
+    rows += [(m, "other", "b.png", "psnr", v) for m, v in (("zero_dce", 12.0), ("scl_lle", 11.0))]
+    metrics = {"params": {"name": "params", "kind": "efficiency", "lower_better": True, "settings": {"unit": "count"}},
+               "flops": {"name": "flops", "kind": "efficiency", "lower_better": True,
+                         "settings": {"input": "1x3x900x1200", "unit": "GFLOP"}},
+               "psnr": {"name": "psnr", "kind": "full-reference", "lower_better": False}}
+    run = write_run(tmp_path / "run", rows, {"zero_dce": {"name": "zero_dce"}, "scl_lle": {"name": "scl_lle"}},
+                    {"sample": {"name": "sample"}, "other": {"name": "other"}}, metrics)
+    table = leaderboard(run)
+    params = [i for i, c in enumerate(table.columns) if c.metric == "params"][0]
+    assert dict(table.rows)["zero_dce"][params].text == "79,416"
+    ranks = {label: cells[-1].text for label, cells in table.rows}
+    assert ranks == {"zero_dce": "1.50", "scl_lle": "1.50"}  # psnr only: 2nd and 1st, 1st and 2nd
+    assert "flops: on cpu (test); input 1x3x900x1200, unit GFLOP." in table.notes
+    assert "params: on cpu (test); input not applicable (a count of parameters), unit count." in table.notes
+
+
+def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypatch):
+    """`llebench run` writes the page and its exports; the figure shows the input, read again
+    through the dataset plugin (``input`` caches nothing), beside each cached output."""
+    from throwaway import ThrowawayPlugin
+
+    from llebench.plugins import load_plugins
+    from llebench.runner import ComponentSpec, Runner, RunPlan
+
+    monkeypatch.delenv("LLEBENCH_DATA", raising=False)
+    out = tmp_path / "run"
+    assert main(["run", "--methods", "input", "--datasets", "sample", "--metrics", "psnr", "--limit", "3",
+                 "--out", str(out), "--no-progress"]) == 0
+    for suffix in (".html", ".csv", ".md", ".tex"):
+        assert (out / f"report{suffix}").exists()
+    assert "Visual comparison" not in (out / "report.html").read_text()  # no cached output yet
+
+    plugin_set = load_plugins(extra=[("throwaway", ThrowawayPlugin())])
+    plan = RunPlan(methods=[ComponentSpec.parse("brighten")], datasets=[ComponentSpec.parse("sample")],
+                   metrics=[ComponentSpec.parse("psnr")], out=out, limit=3)
+    Runner(plugin_set, plan, progress=False).run()
+    html = Leaderboard().render(RunResults.load(out))
+    assert "Visual comparison" in html and html.count('<figure class="tile">') == 2 * 2  # 2 images x 2
+    assert html.count('src="data:image/jpeg;base64,') == 2 * 2 * 2 and "input not shown" not in html
+    assert html.count('<svg class="hist"') == 4
+    assert len(re.findall(r'<a href="images/brighten/sample/[^"]+\.png">', html)) == 2

@@ -1,0 +1,210 @@
+"""The generic training engine, exercised through the Zero-DCE trainer on tiny generated images."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from llebench_zero_dce_train.trainer import ZeroDCETrainer
+from PIL import Image
+
+from llebench.cli import main
+from llebench.errors import RunConfigError
+from llebench.training import TrainConfig, TrainingError, train
+from llebench.training.checkpoint import CheckpointDir, load_checkpoint
+from llebench.training.data import GlobalBatchSampler
+from llebench.training.engine import seed_everything
+
+
+def make_images(folder: Path, count: int = 8, size: int = 32) -> Path:
+    """Dark, colourful, textured RGB images (deterministic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(123)
+    for i in range(count):
+        base = rng.uniform(0.02, 0.25, size=(1, 1, 3))
+        noise = rng.uniform(0.0, 0.15, size=(size, size, 3))
+        Image.fromarray(np.uint8(np.clip(base + noise, 0, 1) * 255)).save(folder / f"img{i}.png")
+    return folder
+
+
+def config(root: Path, **train_keys) -> TrainConfig:
+    raw = {
+        "train": {"iterations": 6, "batch_size": 4, "checkpoint_every": 2, "log_every": 1, "grad_clip": 0.1,
+                  "progress": False, "threads": 1, **train_keys},
+        "optimizer": {"lr": 1e-4, "weight_decay": 1e-4},
+        "data": {"root": str(root), "image_size": 32},
+    }
+    return TrainConfig.from_dict(raw, ZeroDCETrainer)
+
+
+def model_state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def log_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "train_log.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    return make_images(tmp_path_factory.mktemp("train") / "images")
+
+
+def dataset_loss(trainer: ZeroDCETrainer, net: torch.nn.Module) -> float:
+    batch = torch.stack([trainer.train_dataset()[i] for i in range(8)])
+    with torch.no_grad():
+        return float(trainer.training_step(net, batch).loss)
+
+
+def test_training_lowers_the_loss(images, tmp_path):
+    cfg = config(images, iterations=20, checkpoint_every=20)
+    cfg.optimizer["lr"] = 1e-3
+    result = train(ZeroDCETrainer, cfg, tmp_path / "run")
+    seed_everything(0)  # the engine seeds, then builds the model: the same initial weights
+    trainer = ZeroDCETrainer(cfg, None)
+    initial = trainer.build_model()
+    trained = trainer.build_model()
+    trained.load_state_dict(model_state(result.model))
+    before, after = dataset_loss(trainer, initial), dataset_loss(trainer, trained)
+    assert after < 0.8 * before, (before, after)
+    assert result.iteration == 20 and len(log_rows(tmp_path / "run")) == 20
+
+
+def test_resume_after_a_kill_between_checkpoints_is_bit_identical(images, tmp_path, monkeypatch):
+    straight = train(ZeroDCETrainer, config(images), tmp_path / "straight")
+
+    original = ZeroDCETrainer.training_step
+
+    def killed_at_iteration_5(self, model, batch):
+        if self.context.iteration == 4:  # 0-based: iterations 1..4 done, checkpoint at 4 written
+            raise KeyboardInterrupt
+        return original(self, model, batch)
+
+    monkeypatch.setattr(ZeroDCETrainer, "training_step", killed_at_iteration_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(ZeroDCETrainer, config(images, checkpoint_every=4), tmp_path / "resumed")
+    monkeypatch.setattr(ZeroDCETrainer, "training_step", original)
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    resumed = train(ZeroDCETrainer, config(images, checkpoint_every=4), tmp_path / "resumed", resume=True)
+
+    a, b = model_state(straight.model), model_state(resumed.model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sa = load_checkpoint(straight.checkpoint)["state"]["optimizer"]["state"]
+    sb = load_checkpoint(resumed.checkpoint)["state"]["optimizer"]["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    assert log_rows(tmp_path / "straight") == log_rows(tmp_path / "resumed")
+
+
+def test_existing_run_needs_resume_and_an_unchanged_config(images, tmp_path):
+    out = tmp_path / "run"
+    train(ZeroDCETrainer, config(images, iterations=2), out)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(ZeroDCETrainer, config(images, iterations=4), out)
+    changed = config(images, iterations=4)
+    changed.optimizer["lr"] = 1e-3
+    with pytest.raises(TrainingError, match="optimizer.lr"):
+        train(ZeroDCETrainer, changed, out, resume=True)
+    with pytest.raises(TrainingError, match="already trained"):
+        train(ZeroDCETrainer, config(images, iterations=2), out, resume=True)
+    assert train(ZeroDCETrainer, config(images, iterations=4), out, resume=True).iteration == 4
+
+
+def test_a_torn_or_incomplete_checkpoint_is_never_picked(images, tmp_path):
+    out = tmp_path / "run"
+    train(ZeroDCETrainer, config(images, iterations=2), out)
+    ckpts = out / "checkpoints"
+    good = ckpts / "iter_0000002.pt"
+    data = good.read_bytes()
+    (ckpts / "iter_0000006.pt").write_bytes(data[: len(data) // 2])  # torn by a crash
+    incomplete = torch.load(good, weights_only=True)
+    incomplete["complete"] = False
+    torch.save(incomplete, ckpts / "iter_0000004.pt")
+    (ckpts / ".tmp-abc.pt").write_bytes(data[:100])  # an interrupted write
+    path, state = CheckpointDir(ckpts).find_latest()
+    assert path == good and state["iteration"] == 2
+    result = train(ZeroDCETrainer, config(images, iterations=3), out, resume=True)
+    assert result.iteration == 3 and result.checkpoint.name == "iter_0000003.pt"
+    assert not (ckpts / ".tmp-abc.pt").exists()
+
+
+def test_checkpoint_records_provenance_and_loads_in_llebench_run(images, tmp_path, capsys):
+    result = train(ZeroDCETrainer, config(images, iterations=2), tmp_path / "run")
+    ckpt = load_checkpoint(result.checkpoint)
+    prov = ckpt["provenance"]
+    assert ckpt["untrained"] is False and ckpt["method"] == "zero_dce"
+    assert prov["data"]["images"] == 8 and len(prov["data"]["listing_sha256"]) == 64
+    assert prov["config"]["optimizer"]["weight_decay"] == 1e-4 and prov["enhancer"] == "zero_dce"
+    for weights in (result.model, result.checkpoint):
+        out = tmp_path / f"eval_{weights.stem}"
+        code = main(["run", "--methods", "zero_dce", "--weights", str(weights), "--datasets", f"folder:{images}",
+                     "--metrics", "seconds", "--out", str(out), "--no-report", "--no-progress"])
+        assert code == 0, capsys.readouterr()
+        with open(out / "scores.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
+        assert rows[0]["weights"].startswith(weights.name)
+
+
+class RandomFeatureNetsTrainer(ZeroDCETrainer):
+    """Stands for a trainer whose feature networks fell back to random weights."""
+
+    @property
+    def untrained(self) -> bool:
+        return True
+
+
+def test_untrained_checkpoints_are_flagged_and_refused_by_default(images, tmp_path, capsys):
+    result = train(RandomFeatureNetsTrainer, config(images, iterations=1), tmp_path / "run")
+    assert load_checkpoint(result.checkpoint)["untrained"] is True
+    args = ["run", "--methods", "zero_dce", "--weights", str(result.model), "--datasets", f"folder:{images}",
+            "--metrics", "seconds", "--no-report", "--no-progress", "--limit", "1"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) != 0
+    assert "allow-untrained" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "allowed"), "--allow-untrained"]) == 0
+
+
+def test_bf16_autocast_channels_last_and_ema_on_cpu(images, tmp_path):
+    cfg = config(images, iterations=3, amp="bf16", channels_last=True, ema_decay=0.5, export_ema=True)
+    result = train(ZeroDCETrainer, cfg, tmp_path / "run")
+    ckpt = load_checkpoint(result.checkpoint)
+    ema, raw = ckpt["state"]["ema"]["module"], ckpt["state"]["network"]
+    assert all(torch.equal(ckpt["model"][k], ema[k]) for k in ema)
+    assert any(not torch.equal(ema[k], raw[k]) for k in ema)
+    assert np.isfinite(result.logs["loss"])
+    with pytest.raises(RunConfigError, match="needs CUDA"):
+        train(ZeroDCETrainer, config(images, amp="fp16"), tmp_path / "fp16")
+
+
+def test_validation_reuses_the_runner_datasets_and_metrics(images, tmp_path):
+    raw = config(images, iterations=2).to_dict()
+    raw["validation"] = {"dataset": f"folder:{images}", "metrics": ["seconds"], "limit": 3, "every": 1}
+    result = train(ZeroDCETrainer, TrainConfig.from_dict(raw, ZeroDCETrainer), tmp_path / "run")
+    with open(tmp_path / "run" / "validation.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["iteration"] for r in rows] == ["1", "2"] and float(rows[-1]["seconds"]) > 0
+    assert "seconds" in result.validation
+
+
+def test_config_errors_name_the_problem():
+    with pytest.raises(RunConfigError, match="unknown keys itrations"):
+        TrainConfig.from_dict({"train": {"itrations": 5}}, ZeroDCETrainer)
+    with pytest.raises(RunConfigError, match=r"\[method\]: unknown keys w_col"):
+        TrainConfig.from_dict({"method": {"w_col": 5}}, ZeroDCETrainer)
+    with pytest.raises(RunConfigError, match="loss_weights"):
+        ZeroDCETrainer(TrainConfig.from_dict({"method": {"loss_weights": "mine"}}, ZeroDCETrainer), None)
+
+
+def test_global_batches_do_not_depend_on_the_number_of_processes():
+    single = GlobalBatchSampler(10, 4, seed=3, start=0, total=6)
+    halves = [GlobalBatchSampler(10, 4, seed=3, start=0, total=6, rank=r, world_size=2) for r in range(2)]
+    for batch, a, b in zip(single, *halves):
+        assert batch == a + b
+    resumed = list(GlobalBatchSampler(10, 4, seed=3, start=4, total=6))
+    assert resumed == list(single)[4:]
+    assert len({i for b in list(single)[:2] for i, _ in b}) == 8  # no repeats inside an epoch
+    with pytest.raises(ValueError, match="not divisible"):
+        GlobalBatchSampler(8, 3, 0, 0, 1, rank=0, world_size=2)
