@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from llebench.plugins import PluginSet, load_plugins
 
@@ -59,3 +60,12 @@ def isolated_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LLEBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LLEBENCH_OFFLINE", "1")
     return tmp_path / "cache" / "weights"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a small shared CPU, OpenMP spinning makes small convolutions 20x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
