@@ -22,6 +22,7 @@ BENCHES = {
     "large_image.py": ([], ["--quick"]),
     "scaling.py": ([], ["--images", "1", "2", "4", "--methods", "1", "2", "3"]),
     "lime.py": (["--images", "2"], ["--images", "1"]),
+    "train_step.py": ([], ["--quick"]),
 }
 
 

@@ -13,12 +13,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-import llebench_lime.multigrid as multigrid
+import llebench_lime.hierarchy as hierarchy
+import llebench_lime.lime as lime_module
 from llebench.cli import main
 from llebench.errors import LLEBenchError
 from llebench_lime.admm import admm_illumination
 from llebench_lime.enhancer import Lime
-from llebench_lime.lime import LimeOptions, lime_enhance
+from llebench_lime.hierarchy import GridOperator, HierarchicalPreconditioner, pcg
+from llebench_lime.lime import LimeOptions, SolverDidNotConverge, lime_enhance
 from llebench_lime.system import lime_matrix
 from llebench_lime.weights import initial_illumination, sped_up_weights, strategy_weights
 
@@ -133,18 +135,75 @@ def test_lime_matrix_is_identity_plus_weighted_laplacian():
     np.testing.assert_allclose(lime_matrix(w_h, w_v).toarray(), expected.toarray(), rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("strategy", [2, 3])
-def test_pcg_matches_spsolve(strategy, monkeypatch):
-    monkeypatch.setattr(multigrid, "COARSEST_UNKNOWNS", 60)  # several levels on a small image
-    t_hat = initial_illumination(low_light_image(56, 72))
+def lime_operator(height: int, width: int, strategy: int = 3, seed: int = 0):
+    t_hat = initial_illumination(low_light_image(height, width, seed))
     w_h, w_v = sped_up_weights(t_hat, 0.15, strategy, 2.0, EPS)
+    return t_hat, w_h, w_v, GridOperator.lime(w_h, w_v)
+
+
+def test_grid_operator_is_the_lime_matrix():
+    t_hat, w_h, w_v, operator = lime_operator(23, 31)
     matrix = lime_matrix(w_h, w_v)
-    preconditioner = multigrid.MultigridPreconditioner(matrix, t_hat.shape)
-    assert len(preconditioner.sizes) >= 3
-    ours, info = multigrid.pcg(matrix, t_hat.ravel(), preconditioner, tol=1e-12)
-    direct = spla.spsolve(matrix.tocsc(), t_hat.ravel())
-    assert info.converged
-    np.testing.assert_allclose(ours, direct, rtol=0, atol=1e-9)
+    x = np.random.default_rng(0).standard_normal(t_hat.shape)
+    np.testing.assert_allclose(operator(x).ravel(), matrix @ x.ravel(), rtol=1e-12, atol=1e-6)
+    assert abs(operator.to_sparse() - matrix).max() == 0
+
+
+def test_preconditioner_is_symmetric_positive_definite_and_exact_without_levels():
+    _, _, _, operator = lime_operator(81, 97)
+    preconditioner = HierarchicalPreconditioner(operator, dtype=np.float64, coarsest=60)
+    assert len(preconditioner.sizes) >= 4
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((2, *operator.shape))
+    assert abs(np.vdot(preconditioner(x), y) - np.vdot(x, preconditioner(y))) < 1e-9 * abs(np.vdot(x, y)) + 1e-12
+    assert np.vdot(preconditioner(x), x) > 0
+    exact = HierarchicalPreconditioner(operator, dtype=np.float64, coarsest=10**6)
+    assert exact.levels == []
+    np.testing.assert_allclose(operator(exact(x)), x, atol=1e-8)
+
+
+def test_compensation_keeps_a_constant_coefficient_poisson_problem_fast():
+    """Dropping the long fill edges without compensation takes ~60 iterations here; compensated, < 25."""
+    size = 129
+    operator = GridOperator(np.full((size, size), 1e-4), np.ones((size, size - 1)), np.ones((size - 1, size)))
+    preconditioner = HierarchicalPreconditioner(operator, dtype=np.float64)
+    b = np.random.default_rng(2).standard_normal((size, size))
+    solution, info = pcg(operator, b, preconditioner, tol=1e-8)
+    assert info.converged and info.iterations < 25, info
+    assert np.linalg.norm(operator(solution) - b) <= 1e-8 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("strategy", [2, 3])
+@pytest.mark.parametrize("shape", [(56, 72), (37, 53), (3, 5), (1, 4000), (4000, 1), (2, 2500), (64, 64)])
+def test_pcg_matches_spsolve(strategy, shape, monkeypatch):
+    monkeypatch.setattr(hierarchy, "COARSEST_UNKNOWNS", 60)  # several levels on a small image
+    t_hat, w_h, w_v, operator = lime_operator(*shape, strategy=strategy)
+    preconditioner = HierarchicalPreconditioner(operator, dtype=np.float64)
+    if min(shape) >= 2 * hierarchy.MIN_SIDE:
+        assert len(preconditioner.sizes) >= 3
+    ours, info = pcg(operator, t_hat, preconditioner, tol=1e-10)  # float64 round-off is ~1e-11 here
+    direct = spla.spsolve(lime_matrix(w_h, w_v).tocsc(), t_hat.ravel()).reshape(shape)
+    assert info.converged and info.relative_residual <= 1e-10
+    np.testing.assert_allclose(ours, direct, rtol=0, atol=1e-8)
+
+
+def test_float32_iteration_reaches_the_tolerance_in_float64():
+    t_hat, w_h, w_v, operator = lime_operator(90, 120, seed=4)
+    ours, info = pcg(operator, t_hat, HierarchicalPreconditioner(operator), tol=0.05)
+    assert ours.dtype == np.float64 and info.converged
+    true = np.linalg.norm(t_hat - operator(ours)) / np.linalg.norm(t_hat)
+    assert true == pytest.approx(info.relative_residual) and true <= 0.05
+    direct = spla.spsolve(lime_matrix(w_h, w_v).tocsc(), t_hat.ravel()).reshape(t_hat.shape)
+    assert np.abs(ours - direct).max() < 0.05
+
+
+def test_a_solve_that_does_not_converge_is_an_error(monkeypatch):
+    t_hat, _, _, operator = lime_operator(90, 120)
+    _, info = pcg(operator, t_hat, HierarchicalPreconditioner(operator, dtype=np.float64), tol=1e-12, max_iter=1)
+    assert not info.converged and info.iterations == 1 and info.relative_residual > 1e-12
+    monkeypatch.setattr(lime_module, "pcg", lambda *args, **kwargs: pcg(*args, **{**kwargs, "max_iter": 1}))
+    with pytest.raises(SolverDidNotConverge, match="solver='direct'"):
+        lime_enhance(low_light_image(90, 120), LimeOptions(tol=1e-9))
 
 
 def test_admm_lowers_the_exact_objective():

@@ -23,7 +23,7 @@ from llebench.store import SCORE_COLUMNS, SCORE_KEY
 
 HELPERS = Path(__file__).parent / "reliability_plugins"
 KILLS = 6
-IMAGES = 80
+IMAGES = 200
 
 
 def command(data: Path, out: Path) -> list[str]:

@@ -208,3 +208,69 @@ def test_global_batches_do_not_depend_on_the_number_of_processes():
     assert len({i for b in list(single)[:2] for i, _ in b}) == 8  # no repeats inside an epoch
     with pytest.raises(ValueError, match="not divisible"):
         GlobalBatchSampler(8, 3, 0, 0, 1, rank=0, world_size=2)
+
+
+def test_train_step_is_a_clipped_adam_step_in_the_asked_layout(images, tmp_path):
+    """One TrainStep equals a hand-written step: loss, backward, clip_grad_norm_, Adam (weight decay)."""
+    from llebench.training.engine import TrainStep, train_context
+
+    for channels_last in (False, True):
+        cfg = config(images, channels_last=channels_last, amp="bf16" if channels_last else "none")
+        trainer = ZeroDCETrainer(cfg, train_context(cfg, torch.device("cpu"), tmp_path))
+        seen = {}
+        original = trainer.training_step
+
+        def spy(model, batch, original=original, seen=seen):
+            seen["autocast"] = torch.is_autocast_enabled("cpu")
+            seen["batch_nhwc"] = batch.is_contiguous(memory_format=torch.channels_last)
+            return original(model, batch)
+
+        trainer.training_step = spy
+        seed_everything(0)
+        step = TrainStep(trainer, cfg)
+        net = trainer.build_model()
+        net.load_state_dict(step.model.state_dict())
+        batch = torch.stack([trainer.train_dataset()[i] for i in range(4)])
+        _, grad_norm = step(0, batch)
+        assert seen == {"autocast": channels_last, "batch_nhwc": channels_last}
+        assert step.model.e_conv2.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+
+        adam = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=channels_last):
+            loss = original(net, batch.contiguous(memory_format=torch.channels_last) if channels_last else batch).loss
+        loss.backward()
+        expected_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)
+        adam.step()
+        assert float(grad_norm) == pytest.approx(float(expected_norm), rel=1e-4) and float(expected_norm) > 0.1
+        for name, value in net.state_dict().items():
+            torch.testing.assert_close(step.model.state_dict()[name], value, rtol=0, atol=1e-6, msg=name)
+
+
+def test_channels_last_auto_means_cuda_only(images, tmp_path):
+    from llebench.training.engine import train_context
+
+    cfg = config(images)
+    assert cfg.train["channels_last"] == "auto"
+    assert train_context(cfg, torch.device("cpu"), tmp_path).channels_last is False
+    assert train_context(cfg, torch.device("cuda"), tmp_path).channels_last is True
+    cfg.train["channels_last"] = False
+    assert train_context(cfg, torch.device("cuda"), tmp_path).channels_last is False
+
+
+def test_cpu_runs_keep_freed_memory_unless_told_not_to(images, tmp_path, monkeypatch):
+    import sys
+
+    import llebench.training.engine as engine
+    from llebench.training.cpu_memory import keep_freed_memory
+
+    if sys.platform == "linux":
+        import platform
+
+        if platform.libc_ver()[0] == "glibc":
+            assert keep_freed_memory() is True
+    calls = []
+    monkeypatch.setattr(engine, "keep_freed_memory", lambda: calls.append(1) or True)
+    for reuse in (True, False):
+        with engine.reproducibility(config(images, reuse_cpu_memory=reuse), torch.device("cpu")):
+            pass
+    assert calls == [1]

@@ -24,11 +24,12 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",           # cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)
     "amp": "none",             # none, bf16, fp16 (fp16 uses a GradScaler; CUDA only)
-    "channels_last": "auto",   # auto (= on CUDA), true, false
+    "channels_last": "auto",   # auto (= on CUDA; on CPU NCHW convolutions train faster), true, false
     "grad_clip": 0.0,          # max global gradient norm; 0 = off
     "threads": 0,              # CPU threads (torch.set_num_threads); 0 = torch's default. Use 1 on a
                                # busy shared machine: OpenMP threads that wait for each other are slow
     "deterministic": True,     # torch.use_deterministic_algorithms on CPU; cudnn.deterministic on CUDA
+    "reuse_cpu_memory": True,  # on CPU, keep freed memory for the next step (glibc malloc; see cpu_memory.py)
     "checkpoint_every": 100,   # iterations between checkpoints (the last iteration always gets one)
     "keep_checkpoints": 2,     # newest complete checkpoints kept
     "log_every": 10,           # iterations between CSV/TensorBoard rows
@@ -64,7 +65,7 @@ VALIDATION_DEFAULTS: dict[str, Any] = {
 RESUMABLE_CHANGES = {
     ("train", "iterations"), ("train", "checkpoint_every"), ("train", "keep_checkpoints"),
     ("train", "log_every"), ("train", "progress"), ("train", "num_workers"), ("train", "device"),
-    ("train", "threads"),
+    ("train", "threads"), ("train", "reuse_cpu_memory"),
     ("validation", "every"), ("validation", "limit"),
 }
 

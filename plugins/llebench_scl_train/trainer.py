@@ -106,8 +106,12 @@ class SCLLLETrainer(Trainer):
         else:
             vgg = VGG16Features.pretrained(normalize, self.options["vgg_weights"] or None)
             segmenter = Segmenter.pretrained(self.options["deeplab_weights"] or None) if need_segmenter else None
-        device = self.context.device
-        return vgg.to(device), segmenter.to(device) if segmenter is not None else None
+        # in the layout of the model's outputs: mixed NCHW/NHWC convolutions reorder on every call
+        layout = torch.channels_last if self.context.channels_last else torch.contiguous_format
+        vgg = vgg.to(self.context.device, memory_format=layout)
+        if segmenter is not None:
+            segmenter = segmenter.to(self.context.device, memory_format=layout)
+        return vgg, segmenter
 
     @property
     def untrained(self) -> bool:
