@@ -182,6 +182,9 @@ class Metric(abc.ABC):
     #: costly on the CPU (e.g. NIQE): the runner may score it in a worker process, which
     #: builds its own instance from the same options (so it must not need the method object)
     expensive: ClassVar[bool] = False
+    #: :meth:`compute_batch` scores several same-sized outputs in one call (the runner batches
+    #: when ``--metric-batch`` > 1, the default on CUDA)
+    batchable: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -203,6 +206,17 @@ class Metric(abc.ABC):
 
         Return a :class:`MetricValue` to keep per-image arrays beside the score.
         """
+
+    def compute_batch(self, outputs: torch.Tensor, samples: list[Sample],
+                      records: list[EnhanceRecord]) -> list[float | MetricValue]:
+        """Score N same-sized outputs (Nx3xHxW) at once: one value per image, in order.
+
+        A batchable metric overrides this with one batched forward pass; it must equal
+        :meth:`compute` image by image up to float rounding. Raising fails nothing: the
+        runner then scores the batch image by image, so each image gets its own result.
+        """
+        return [self.compute(outputs[i: i + 1], sample, record)
+                for i, (sample, record) in enumerate(zip(samples, records, strict=True))]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -99,7 +100,7 @@ def set_folder_reference(specs: list[ComponentSpec], ref: str) -> None:
 
 def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
     config = load_config(args.config)
-    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers"}
+    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers", "metric_batch"}
     extra = set(config) - known
     if extra:
         raise RunConfigError(f"unknown keys in {args.config}: {', '.join(sorted(extra))}")
@@ -135,6 +136,7 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
         out=Path(args.out or config.get("out", DEFAULT_OUT)), device=device, limit=limit,
         data_root=resolve_data_root(args.data_root or config.get("data_root")),
         workers=args.workers if args.workers is not None else config.get("workers"),
+        metric_batch=args.metric_batch if args.metric_batch is not None else config.get("metric_batch"),
     )
 
 
@@ -206,6 +208,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="only the first N images of each dataset")
     run.add_argument("--workers", type=int,
                      help="processes for expensive CPU metrics such as NIQE (default: automatic; 0 = none)")
+    run.add_argument("--metric-batch", type=int, metavar="N",
+                     help="outputs of one size per batched metric call (default: 8 on CUDA, 1 on the CPU)")
     run.add_argument("--data-root", help="root of the datasets (default: $LLEBENCH_DATA)")
     run.add_argument("--ref", metavar="REFPATH",
                      help="reference folder for the folder:PATH dataset: pairs each input with REFPATH/<same stem>.*")
@@ -246,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `llebench data list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ class RunPlan:
     data_root: Path | None = None
     #: metric worker processes; None = automatic (see llebench.scoring.Scorer.choose_workers)
     workers: int | None = None
+    #: outputs per batched metric call; None = automatic (see llebench.scoring.Scorer.choose_batch_size)
+    metric_batch: int | None = None
 
 
 @dataclass
@@ -101,6 +103,7 @@ class Runner:
         self.store = ResultsStore(plan.out)
         self.summary = RunSummary(out=plan.out)
         self._pending: deque[tuple[dict[str, Any], Future]] = deque()
+        self.metric_batch = Scorer.choose_batch_size(plan.metric_batch, plan.device)
 
     # -- building components -------------------------------------------------------------
 
@@ -160,7 +163,8 @@ class Runner:
             "datasets": {k: dataset_entry(k, v) for k, v in datasets.items()},
             "metrics": {k: metric_entry(k, v) for k, v in metrics.items()},
             "plugins": {name: info.version for name, info in self.plugins.plugins.items()},
-            "invocations": [{"started": provenance.now(), "limit": self.plan.limit, **env}],
+            "invocations": [{"started": provenance.now(), "limit": self.plan.limit, "metric_batch": self.metric_batch,
+                             **env}],
             **env,
         }
 
@@ -192,7 +196,9 @@ class Runner:
         expensive = sum(len(ids) * len(methods) * sum(getattr(m, "expensive", False) for m in applicable[label].values())
                         for label, _, ids in work)
         workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
-        self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers)
+        self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch)
+        # results wait in submission order: room for the workers' queue and a full batch per method
+        self._keep = 2 * max(1, self.scorer.pool_size) + (self.metric_batch - 1) * len(methods)
         try:
             with tqdm(total=total, desc="llebench run", unit="img",
                       disable=None if self.progress is None else not self.progress) as bar, \
@@ -239,7 +245,7 @@ class Runner:
                 loads.append(reader.submit(dataset.load, todo[index + 2][0]))
             self._run_image(label, image_id, loads[index], methods, needed, metrics)
             loads[index] = None  # release the sample
-            self._collect(keep=2 * max(1, self.scorer.pool_size))
+            self._collect(keep=self._keep)
             bar.update(len(methods))
 
     def _run_image(

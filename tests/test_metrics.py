@@ -135,14 +135,16 @@ def test_niqe_uses_the_real_parameter_file(shared_data, shared_weights, golden_d
 
 # -- acceptance: niqe, brisque, loe offline -------------------------------------------------
 
-def test_acceptance_offline_run_scores_what_it_can(shared_data, shared_weights, tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["lime", "zero_dce"])
+def test_acceptance_offline_run_scores_what_it_can(method, shared_data, shared_weights, tmp_path, monkeypatch):
+    """The issue's ``llebench run --methods input,lime --datasets dicm --metrics niqe,brisque,loe``."""
     monkeypatch.setenv("LLEBENCH_OFFLINE", "1")
-    code, scores, _ = run(tmp_path, "--methods", "input,zero_dce", "--datasets", "dicm", "--limit", "1",
+    code, scores, _ = run(tmp_path, "--methods", f"input,{method}", "--datasets", "dicm", "--limit", "1",
                           "--metrics", "niqe,brisque,loe")
     assert code == 1  # brisque's file is not in ../shared/weights
     ok = scores[scores.status == "ok"].set_index(["method", "metric"]).value
-    assert set(ok.index) == {(m, x) for m in ("input", "zero_dce") for x in ("niqe", "loe")}
-    assert ok["input", "loe"] == 0 and ok["zero_dce", "loe"] > 0
+    assert set(ok.index) == {(m, x) for m in ("input", method) for x in ("niqe", "loe")}
+    assert ok["input", "loe"] == 0 and ok[method, "loe"] > 0
     failed = scores[scores.status == "failed"]
     assert set(failed.metric) == {"brisque"}
     assert failed.error.str.contains("brisque_svm_weights.pth").all()

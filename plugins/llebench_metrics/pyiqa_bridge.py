@@ -48,6 +48,8 @@ class PyiqaMetric(Metric):
     pyiqa_options: ClassVar[dict[str, Any]] = {}
     #: scale the output so its grey-level mean equals the reference's first (KinD, LLFlow)
     gt_mean: ClassVar[bool] = False
+    #: the short names' pyiqa networks score each image of a batch on its own (tested)
+    batchable = True
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)
@@ -77,24 +79,40 @@ class PyiqaMetric(Metric):
             settings["files"] = self.files_used
         return settings
 
-    def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
-        target = output.to(self.device)
+    def _references(self, outputs: torch.Tensor, samples: list[Sample]) -> torch.Tensor | None:
+        """The samples' references as one batch (None for a no-reference metric); each must fit its output."""
+        if not self.needs_reference:
+            return None
+        for sample in samples:
+            if sample.reference is None:
+                raise LLEBenchError(f"{self.name} needs a reference image")
+            if sample.reference.shape[1:] != outputs.shape[1:]:
+                raise LLEBenchError(
+                    f"{self.name}: reference size {tuple(sample.reference.shape[-2:])} differs from "
+                    f"output size {tuple(outputs.shape[-2:])}"
+                )
+        return torch.cat([sample.reference for sample in samples])
+
+    def _scores(self, outputs: torch.Tensor, references: torch.Tensor | None) -> torch.Tensor:
+        """pyiqa's score of every image of an Nx3xHxW batch (shape N)."""
+        target = outputs.to(self.device)
         with torch.inference_mode():
-            if self.needs_reference:
-                if sample.reference is None:
-                    raise LLEBenchError(f"{self.name} needs a reference image")
-                if sample.reference.shape != output.shape:
-                    raise LLEBenchError(
-                        f"{self.name}: reference size {tuple(sample.reference.shape[-2:])} differs from "
-                        f"output size {tuple(output.shape[-2:])}"
-                    )
-                reference = sample.reference.to(self.device)
-                if self.gt_mean:
-                    target = scale_to_reference_mean(target, reference)
-                score = self.model(target, reference)
-            else:
-                score = self.model(target)
-        return float(score.flatten()[0])
+            if references is None:
+                return self.model(target).flatten()
+            reference = references.to(self.device)
+            if self.gt_mean:
+                target = scale_to_reference_mean(target, reference)
+            return self.model(target, reference).flatten()
+
+    def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
+        return float(self._scores(output, self._references(output, [sample]))[0])
+
+    def compute_batch(self, outputs: torch.Tensor, samples: list[Sample],
+                      records: list[EnhanceRecord]) -> list[float]:
+        scores = self._scores(outputs, self._references(outputs, samples))
+        if scores.numel() != len(samples):
+            raise LLEBenchError(f"{self.name}: pyiqa gave {scores.numel()} scores for a batch of {len(samples)}")
+        return [float(score) for score in scores]
 
 
 class PyiqaByName(PyiqaMetric):
@@ -102,6 +120,7 @@ class PyiqaByName(PyiqaMetric):
 
     name = "pyiqa"
     takes_arg = True
+    batchable = False  # an arbitrary pyiqa metric is not known to score batch members independently
     description = "any pyiqa metric: pyiqa:<name> (e.g. pyiqa:lpips-vgg); kind and direction from pyiqa"
     #: what the listed pyiqa metrics may need (an instance keeps only its own metric's files)
     weights_files = tuple(dict.fromkeys(f for files in PYIQA_FILES.values() for f in files))
