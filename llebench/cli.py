@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 import tomllib
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from llebench import __version__
+from llebench.api import Report
 from llebench.errors import LLEBenchError, RunConfigError
 from llebench.plugins import PluginSet, load_plugins
 from llebench.report.html import write_page
@@ -153,8 +155,34 @@ def cmd_run(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 0 if summary.ok else 1
 
 
+def figure_images(run: RunResults, text: str | None) -> list[str] | None:
+    """``--figure-images ID[,ID...]``: image ids of the run, checked against its scores."""
+    ids = split_names(text)
+    if ids is None:
+        return None
+    unknown = [image for image in ids if not (run.scores["image"] == image).any()]
+    if unknown or not ids:
+        raise RunConfigError(f"--figure-images: {', '.join(unknown) or 'no image id given'}: not an image id "
+                             f"in {run.path / 'scores.csv'}")
+    return ids
+
+
+def make_report(plugins: PluginSet, layout: str, chosen: list[str] | None, explicit: bool) -> Report:
+    """An instance of a report layout; ``chosen`` images go to layouts whose constructor
+    takes ``figure_images`` (those with a comparison grid)."""
+    cls = plugins.get("reports", layout)
+    if chosen is None:
+        return cls()
+    if "figure_images" in inspect.signature(cls).parameters:
+        return cls(figure_images=chosen)
+    if explicit:
+        raise RunConfigError(f"layout {layout} has no figure grid: --figure-images does not apply")
+    return cls()
+
+
 def cmd_report(args: argparse.Namespace, plugins: PluginSet) -> int:
     run = RunResults.load(args.run)
+    chosen = figure_images(run, args.figure_images)
     if args.layout is not None:
         layouts = [args.layout]
     else:  # every layout the run can fill
@@ -162,7 +190,7 @@ def cmd_report(args: argparse.Namespace, plugins: PluginSet) -> int:
         if args.output and len(layouts) > 1:
             raise RunConfigError(f"--output needs --layout: {run.path} fills {', '.join(layouts)}")
     for layout in layouts:
-        report = plugins.get("reports", layout)()
+        report = make_report(plugins, layout, chosen, explicit=args.layout is not None)
         target = Path(args.output) if args.output else run.path / ("report.html" if layout == "leaderboard"
                                                                    else f"report_{layout}.html")
         try:
@@ -227,6 +255,8 @@ def make_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="results directory")
     report.add_argument("--layout", help="report layout (default: every layout the run can fill)")
     report.add_argument("--output", help="HTML file to write (default: inside the results directory)")
+    report.add_argument("--figure-images", metavar="ID[,ID...]",
+                        help="image ids for the visual comparison (default: two per dataset, spread over its ids)")
     report.set_defaults(func=cmd_report)
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")

@@ -15,7 +15,7 @@ from pathlib import Path
 from llebench.errors import ChecksumMismatch, LLEBenchError, UnknownNameError
 from llebench.plugins import KINDS, PluginSet
 from llebench.runner import one_line
-from llebench.weights import WeightsFile, resolve, search_dirs, verify
+from llebench.weights import WeightsFile, hash_prefix, resolve, search_dirs, verify
 
 KIND_LABELS = {"enhancers": "method", "datasets": "dataset", "metrics": "metric", "reports": "report",
                "trainers": "trainer"}
@@ -48,7 +48,8 @@ def find_present(spec: WeightsFile) -> Path | None:
 
 
 def status(spec: WeightsFile) -> tuple[str, str]:
-    """(state, detail): state is 'present', 'unchecked' (present, no published sha256), 'MISMATCH' or 'missing'."""
+    """(state, detail): state is 'present' (matches its sha256, or the sha256 prefix its name
+    carries), 'unchecked' (present, nothing to check it against), 'MISMATCH' or 'missing'."""
     path = find_present(spec)
     if path is None:
         return "missing", f"put it in {search_dirs()[0]}"
@@ -56,7 +57,16 @@ def status(spec: WeightsFile) -> tuple[str, str]:
         verify(path, spec)
     except ChecksumMismatch as exc:
         return "MISMATCH", one_line(exc)
-    return ("present" if spec.sha256 else "unchecked"), str(path)
+    return ("present" if spec.sha256 or hash_prefix(spec.filename) else "unchecked"), str(path)
+
+
+def checksum_text(spec: WeightsFile) -> str:
+    if spec.sha256:
+        return spec.sha256
+    prefix = hash_prefix(spec.filename)
+    if prefix:
+        return f"starts with {prefix} (from the file name; no full sha256 is published)"
+    return "unknown: accepted without a checksum check"
 
 
 def cmd_list(args: argparse.Namespace, plugins: PluginSet) -> int:
@@ -66,7 +76,7 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet) -> int:
         state, detail = status(known.spec)
         print(f"\n{name}  [{state}] {detail}")
         print(f"  used by: {', '.join(known.used_by)}")
-        print(f"  sha256:  {known.spec.sha256 or 'unknown: accepted without a checksum check'}")
+        print(f"  sha256:  {checksum_text(known.spec)}")
         print(f"  url:     {known.spec.url}")
         if known.spec.description:
             print(f"  what:    {known.spec.description}")

@@ -14,9 +14,10 @@ SCL-LLE, so scores match theirs. Conversions to 1x3xHxW float32 in [0, 1]:
 
 Refused with an :class:`ImageError` naming the file: missing and zero-byte files, files
 that are not images (a text file named ``.jpg``), truncated or damaged data, symbolic
-link loops, and images with more than ``$LLEBENCH_MAX_PIXELS`` pixels (default 200
-megapixels): the header is checked before any pixel is decoded, so a "decompression bomb"
-costs nothing. Pillow's own bomb limit is set to the same value, so there is one limit.
+link loops and broken (dangling) links, and images with more than ``$LLEBENCH_MAX_PIXELS``
+pixels (default 200 megapixels): the header is checked before any pixel is decoded, so a
+"decompression bomb" costs nothing. Pillow's own bomb limit is set to the same value, so
+there is one limit.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     except ImageError:
         raise
     except FileNotFoundError as exc:
+        if path.is_symlink():
+            raise ImageError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)") from exc
         raise ImageError(f"{path}: file not found") from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: exceeds the pixel limit of {limit} ({exc}; set LLEBENCH_MAX_PIXELS "

@@ -205,16 +205,26 @@ class ResultsStore:
         return details_path(self.root, metric, method, dataset, image_id)
 
     def write_details(self, metric: str, method: str, dataset: str, image_id: str, arrays: dict[str, Any]) -> Path:
-        """Keep a metric's per-image arrays (``MetricValue.arrays``), written atomically."""
+        """Keep a metric's per-image arrays (``MetricValue.arrays``), written atomically.
+
+        Like every write of the results directory, a full disk or a read-only directory is
+        :class:`OutputNotWritable` (the run stops with one clear error) and any earlier
+        file at the path stays as it was.
+        """
         path = self.details_path(metric, method, dataset, image_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        except OSError as exc:
+            raise OutputNotWritable.wrap(path, exc) from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **{name: np.asarray(value) for name, value in arrays.items()})
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise OutputNotWritable.wrap(path, exc) from exc
             raise
         return path
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -22,6 +23,8 @@ from llebench.errors import ChecksumMismatch, WeightsNotFound
 ENV_WEIGHTS = "LLEBENCH_WEIGHTS"
 ENV_CACHE = "LLEBENCH_CACHE"
 ENV_OFFLINE = "LLEBENCH_OFFLINE"
+#: torch hub's HASH_REGEX (``-([a-f0-9]*)\.``), restricted to 8 or more digits before the last suffix
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,30 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def hash_prefix(filename: str) -> str | None:
+    """The sha256 prefix a file name carries by torch hub's convention (``name-<hex>.ext``,
+    e.g. ``resnet34-b627a593.pth``), or None. At least 8 hex digits, as torch hub and BasicSR
+    (which pyiqa's files follow) name their files; fewer would match too much by chance."""
+    match = _HASH_IN_NAME.search(filename)
+    return match.group(1) if match else None
+
+
 def verify(path: Path, spec: WeightsFile) -> str:
-    """Return the file's sha256, raising :class:`ChecksumMismatch` if it is not the published one."""
+    """Return the file's sha256, raising :class:`ChecksumMismatch` if it is not the published one.
+
+    Without a published sha256, a hash prefix in the file name is checked instead (what
+    ``torch.hub.load_state_dict_from_url(check_hash=True)`` does): a real, if shorter, check.
+    """
     actual = sha256sum(path)
     if spec.sha256 and actual != spec.sha256:
         raise ChecksumMismatch(
             f"{path} has sha256 {actual}, but the published {spec.filename} has {spec.sha256}. "
+            f"It is a different or damaged file: replace it with the one from {spec.url}"
+        )
+    prefix = None if spec.sha256 else hash_prefix(spec.filename)
+    if prefix is not None and not actual.startswith(prefix):
+        raise ChecksumMismatch(
+            f"{path} has sha256 {actual}, but {spec.filename} names the first digits of its sha256: {prefix}. "
             f"It is a different or damaged file: replace it with the one from {spec.url}"
         )
     return actual

@@ -96,7 +96,7 @@ def test_metric_construction_gets_every_file_from_the_weights_directory(weights_
 
     linear_sha = save_tensors(weights_dir / LPIPS_ALEX.filename)
     backbone_sha = save_tensors(weights_dir / ALEXNET.filename)
-    monkeypatch.setattr("llebench_metrics.pyiqa_loading.check_hash_prefix", lambda *a: None)  # stand-in file
+    monkeypatch.setattr("llebench.weights.hash_prefix", lambda name: None)  # stand-in files, not the published
     loaded = {}
 
     def fake_create_metric(name, device=None, as_loss=False, **options):
@@ -111,7 +111,8 @@ def test_metric_construction_gets_every_file_from_the_weights_directory(weights_
     assert metric.settings()["files"] == {ALEXNET.filename: backbone_sha, LPIPS_ALEX.filename: linear_sha}
 
 
-def test_metric_missing_one_of_two_files_names_it(weights_dir):
+def test_metric_missing_one_of_two_files_names_it(weights_dir, monkeypatch):
+    monkeypatch.setattr("llebench.weights.hash_prefix", lambda name: None)  # a stand-in, not the published file
     save_tensors(weights_dir / LPIPS_ALEX.filename)
     with pytest.raises(WeightsNotFound) as info:
         pyiqa_bridge.LPIPS()

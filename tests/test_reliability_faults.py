@@ -230,6 +230,35 @@ def test_a_short_write_on_a_full_disk_leaves_no_torn_row(tmp_path, monkeypatch):
     assert path.read_bytes() == before
 
 
+def test_details_on_a_full_or_read_only_disk_are_a_clear_error_and_keep_the_old_file(tmp_path, monkeypatch):
+    """Per-image arrays (Table 4's confusion matrices) are written like every other result."""
+    import tempfile
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import llebench.store
+    from llebench.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "run")
+    path = store.write_details("miou", "m", "d", "a.png", {"confusion": np.eye(3, dtype=np.int64)})
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(llebench.store, "np", SimpleNamespace(savez=disk_full, asarray=np.asarray))
+    with pytest.raises(OutputNotWritable, match=r"a\.png\.npz: No space left on device; the results written so far"):
+        store.write_details("miou", "m", "d", "a.png", {"confusion": np.zeros((3, 3), dtype=np.int64)})
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["a.png.npz"]
+    monkeypatch.undo()
+    read_only = SimpleNamespace(mkstemp=failing_after(0, errno.EROFS, tempfile.mkstemp))
+    monkeypatch.setattr(llebench.store, "tempfile", read_only)
+    with pytest.raises(OutputNotWritable, match=r"b\.png\.npz: Read-only file system"):
+        store.write_details("miou", "m", "d", "b.png", {"confusion": np.eye(3)})
+    assert not (path.parent / "b.png.npz").exists()
+
+
 def test_read_only_output_is_a_clear_cli_error(tmp_path, monkeypatch, capsys):
     """Tests run as root, so chmod cannot make a directory read-only: EROFS is simulated."""
     import tempfile

@@ -84,8 +84,12 @@ def write_corpus(folder: Path) -> dict[str, str]:
         (folder / name).write_bytes(data)
     os.symlink("loop_b.jpg", folder / "loop_a.jpg")  # a file symlink loop
     os.symlink("loop_a.jpg", folder / "loop_b.jpg")
+    os.symlink("gone.png", folder / "dangling.png")  # a link to nothing
     os.symlink(".", folder / "subdir_loop")  # a directory loop: never followed
-    return {name: expected for name, (_, expected) in files.items()}
+    os.symlink(".", folder / "dir_loop.png")  # ... even when named like an image
+    links = {"loop_a.jpg": "symbolic link loop", "loop_b.jpg": "symbolic link loop",
+             "dangling.png": "broken symbolic link (its target gone.png does not exist)"}
+    return {**{name: expected for name, (_, expected) in files.items()}, **links}
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +112,38 @@ def test_symlink_loop_and_missing_file_are_errors_naming_the_file(corpus, tmp_pa
     folder, _ = corpus
     with pytest.raises(ImageError, match="loop_a.jpg: symbolic link loop"):
         read_image(folder / "loop_a.jpg")
+    with pytest.raises(ImageError, match=r"dangling.png: broken symbolic link \(its target gone.png"):
+        read_image(folder / "dangling.png")
     with pytest.raises(ImageError, match="nothing.png: file not found"):
         read_image(tmp_path / "nothing.png")
+
+
+def test_broken_links_are_listed_and_fail_per_image_and_directory_links_are_not_followed(tmp_path, capsys):
+    """folder:PATH lists looping and dangling links, so each becomes failed rows naming it;
+    links to directories (a loop to '.' included) are not listed and never recursed into."""
+    from llebench_datasets.custom import FolderDataset
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.fromarray(rgb_array(8, 8)).save(folder / "good.png")
+    os.symlink("good.png", folder / "alias.png")  # a working link is its target
+    os.symlink("loop_b.jpg", folder / "loop_a.jpg")
+    os.symlink("loop_a.jpg", folder / "loop_b.jpg")
+    os.symlink("gone.png", folder / "dangling.png")
+    os.symlink(".", folder / "dir_loop.png")
+    os.symlink("..", folder / "up")
+    dataset = FolderDataset(arg=str(folder))
+    assert dataset.ids() == ["alias.png", "dangling.png", "good.png", "loop_a.jpg", "loop_b.jpg"]
+    out = tmp_path / "run"
+    code, text = run_cli(capsys, "--methods", "input", "--datasets", f"folder:{folder}", "--metrics", "mean",
+                         "--out", str(out), "--no-report")
+    assert code == 1, text
+    scores = pd.read_csv(out / "scores.csv", keep_default_na=False).set_index("image")
+    assert set(scores.index) == set(dataset.ids())
+    assert scores.loc["good.png", "status"] == "ok" and scores.loc["alias.png", "status"] == "ok"
+    for name, error in (("loop_a.jpg", "symbolic link loop"), ("loop_b.jpg", "symbolic link loop"),
+                        ("dangling.png", "broken symbolic link")):
+        assert scores.loc[name, "status"] == "failed" and f"{folder / name}: {error}" in scores.loc[name, "error"]
 
 
 def test_documented_conversions(corpus):
@@ -188,7 +222,7 @@ def test_corpus_through_llebench_run(corpus, shared_weights, tmp_path, capsys):
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
     assert not scores.duplicated(["method", "dataset", "image", "metric"]).any()
     images = set(scores.image)
-    assert images == set(expected)  # the looping symlinks are not files: not listed
+    assert images == set(expected)  # broken links are listed (and fail); directory links are not
     for name, error in expected.items():
         rows = scores[scores.image == name]
         assert len(rows) == 4, name  # 2 methods x 2 metrics, each recorded

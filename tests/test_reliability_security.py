@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import csv
+import io
 import pickle
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -142,6 +145,9 @@ def test_torn_checkpoint_is_never_picked_by_training_resume(tmp_path):
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = '"><img src=x onerror=alert(2)>'
+#: opened in a spreadsheet, a CSV cell like this is a formula; in LaTeX, a command
+FORMULA = '=HYPERLINK("https://example.invalid","x")'
+TEX = r"\input{/etc/passwd}$x^2$"
 
 
 class EvilNames(Dataset):
@@ -197,14 +203,16 @@ class ParsedPage(HTMLParser):
 def test_reports_make_user_controlled_text_inert(tmp_path):
     plugins = load_plugins(extra=[("throwaway", ThrowawayPlugin()), ("evil", EvilPlugin())])
     plan = RunPlan(
-        methods=[ComponentSpec("brighten", SCRIPT, options={"factor": 2.0}), ComponentSpec("faulty", ATTRIBUTE)],
+        methods=[ComponentSpec("brighten", SCRIPT, options={"factor": 2.0}), ComponentSpec("faulty", ATTRIBUTE),
+                 ComponentSpec("brighten", FORMULA, options={"factor": 3.0}),
+                 ComponentSpec("brighten", TEX, options={"factor": 1.5})],
         datasets=[ComponentSpec("evil_names", f"{SCRIPT}{ATTRIBUTE}")],
         metrics=[ComponentSpec("mean_brightness", f"m{SCRIPT}{ATTRIBUTE}")],
         out=tmp_path / "run",
     )
     Runner(plugins, plan, progress=False).run()
     run = RunResults.load(tmp_path / "run")
-    rendered = 0
+    rendered = shown = 0
     for name, registered in plugins.registry["reports"].items():
         try:
             html = registered.cls().render(run)
@@ -218,7 +226,31 @@ def test_reports_make_user_controlled_text_inert(tmp_path):
         assert all(attrs.get("src", "").startswith("data:image/") for tag, attrs in page.tags if tag == "img"), name
         assert not any("alert(" in code for code in page.scripts), f"{name}: the page's own scripts only"
         assert SCRIPT in page.text and ATTRIBUTE in page.text, f"{name}: the names are shown, as text"
-    assert rendered >= 1
+        exports = registered.cls().exports(run)
+        if exports:
+            shown += assert_exports_inert(name, exports)
+    assert rendered >= 1 and shown >= 1
+
+
+def assert_exports_inert(name: str, exports: dict[str, str]) -> bool:
+    """Markdown (often rendered as HTML) opens no tag but its own ``<u>``; LaTeX is pure
+    ASCII and no backslash, brace or dollar of a name survives; CSV keeps names exactly,
+    but none starts a spreadsheet formula. Returns whether the exports show the names
+    (a paper table without the run's methods shows only the published rows)."""
+    markdown, latex = exports[".md"], exports[".tex"]
+    assert "<" not in re.sub(r"</?u>", "", markdown), f"{name}: an HTML tag in the Markdown"
+    assert latex.isascii(), f"{name}: non-ASCII in the LaTeX"
+    assert "\\input" not in latex and "$x^2$" not in latex, f"{name}: TeX from a name"
+    cells = [row[0] for row in csv.reader(io.StringIO(exports[".csv"]))]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))], f"{name}: a formula in the CSV"
+    if SCRIPT not in cells:
+        return False
+    assert {SCRIPT, ATTRIBUTE, TEX, "'" + FORMULA} <= set(cells), name  # CSV is data: names exactly
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and '"&gt;&lt;img src=x onerror=alert(2)&gt;' in markdown
+    assert r"\\input{/etc/passwd}\$x^2\$" in markdown
+    assert r"\textless{}script\textgreater{}alert(1)\textless{}/script\textgreater{}" in latex
+    assert r"\textbackslash{}input\{/etc/passwd\}\$x\textasciicircum{}2\$" in latex
+    return True
 
 
 # -- paths from configs and datasets cannot escape their roots -----------------------------------

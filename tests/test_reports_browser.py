@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pytest
 
@@ -40,6 +43,12 @@ def test_report_in_headless_chromium(dicm_run, page, tmp_path):
         assert figures >= 2 * 3  # two images x (input, zero_dce, scl_lle)
         assert browser.evaluate("document.querySelectorAll('figure.tile img').length") == browser.evaluate(
             "Array.from(document.querySelectorAll('figure.tile img')).filter(i => i.naturalWidth > 0).length")
+        # each thumbnail links to its full-size output, which exists in the run directory
+        targets = browser.evaluate("Array.from(document.querySelectorAll('figure.tile a')).map(a => a.href)")
+        assert len(targets) == 2 * 2  # two images x (zero_dce, scl_lle); the input caches nothing
+        paths = [Path(url2pathname(urlparse(url).path)) for url in targets]
+        assert all(url.startswith("file://") for url in targets) and all(p.is_file() for p in paths), targets
+        assert all(p.is_relative_to(dicm_run / "images") and p.suffix == ".png" for p in paths)
 
         order = ("Array.from(document.querySelectorAll('table.scores tbody tr:first-child td.method'))"
                  ".map(t => t.textContent)")

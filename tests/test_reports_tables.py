@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from llebench.cli import main
-from llebench.report.exports import to_csv, to_latex, to_markdown
-from llebench.store import RunResults, SCORE_COLUMNS, details_path
+from llebench.report.exports import latex_escape, to_csv, to_latex, to_markdown
+from llebench.store import RunResults, SCORE_COLUMNS, details_path, output_image_path
 from llebench_reports.leaderboard import Leaderboard, leaderboard
 from llebench_reports.paper_tables import methods_as_columns
-from llebench_reports.published import published
-from llebench_reports.tables import TABLE1, TABLE2, TABLE3, TABLE4, Table1, Table2, Table3
+from llebench_reports.published import Published, published
+from llebench_reports.tables import TABLE1, TABLE2, TABLE3, TABLE4, Table1, Table2, Table3, Table4
 
 DATASETS = ["dicm", "lime", "mef", "vv", "npe"]
+SCL_LLE_SHA = "fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f"
 
 
 def write_run(path: Path, rows: list[tuple], methods: dict[str, dict], datasets: dict[str, dict],
@@ -68,11 +69,14 @@ def make_table1_run(path: Path, user_study: bool = True) -> RunResults:
     rows.append(("zero_dce", "lime", "2.jpg", "niqe", None))  # one failure
     if user_study:
         rows += [("scl_lle", "dicm", "0.jpg", "user_study", 2.0), ("zero_dce", "dicm", "0.jpg", "user_study", 3.0)]
-    methods = {"input": {"name": "input"}, "zero_dce": {"name": "zero_dce"}, "scl_lle": {"name": "scl_lle"}}
+    methods = {"input": {"name": "input"}, "zero_dce": {"name": "zero_dce"},
+               "scl_lle": {"name": "scl_lle", "weights": {"scl_lle.pth": SCL_LLE_SHA}}}
     datasets = {d: {"name": d, "settings": {}} for d in DATASETS}
     metrics = {"niqe": {"name": "niqe", "lower_better": True, "kind": "no-reference", "settings": {"x": 1}},
                "unique": {"name": "unique", "lower_better": False, "kind": "no-reference", "settings": {}},
-               "user_study": {"name": "user_study", "lower_better": True, "kind": "subjective", "settings": {}}}
+               "user_study": {"name": "user_study", "lower_better": True, "kind": "subjective", "settings": {}},
+               "seconds": {"name": "seconds", "lower_better": True, "kind": "efficiency",
+                           "settings": {"unit": "s", "timer": "perf_counter"}}}
     if not user_study:
         del metrics["user_study"]
     return write_run(path, rows, methods, datasets, metrics)
@@ -167,18 +171,138 @@ def test_table1_page_and_exports(table1_run):
     assert classes[:3] == ["best", "best", "best"]
     assert 'class="delta"' in html and "[paper]" in html and "http://" not in html and "https://" not in html
     assert 'href="report_table1.csv"' in html
+    # the notes and the settings of the table's metrics directly under the table
+    under = html[html.index("</table>"):html.index("<h2>", html.index("</table>"))]
+    assert "U.S.: mean user-study rank" in under and "Rows marked [paper]" in under
+    assert '<li><b>niqe</b>: <code>{"x": 1}</code></li>' in under and "<li><b>unique</b>" in under
+    assert "timer" not in html  # seconds is not in Table 1
+    # the provenance footer: versions, commit, device, weight hashes
+    footer = html[html.index('<footer class="prov">'):html.index("</footer>")]
+    assert "<code>abc123</code>" in footer and "<td>cpu (test)</td>" in footer
+    assert "<td>versions</td><td>llebench test</td>" in footer
+    assert f"<code>scl_lle.pth sha256 {SCL_LLE_SHA}</code>" in footer
+    assert "settings" not in footer.split("dataset", 1)[0] and html.index("</table>") < html.index("<footer")
     exports = report.exports(table1_run)
     assert set(exports) == {".csv", ".md", ".tex"}
     md = exports[".md"]
-    assert "| scl_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000** (-0.730) |" in md
-    assert "| zero_dce | <u>3.100</u> (-0.460) |" in md
-    assert 'niqe settings: {"x": 1}' in md and "seconds" not in md  # settings of the table's metrics
-    assert r"\textbf{3.000}" in exports[".tex"] and r"\underline{3.100}" in exports[".tex"]
-    assert r"\multicolumn{3}{c}{DICM}" in exports[".tex"] and r"NIQE $\downarrow$" in exports[".tex"]
+    assert r"| scl\_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000** (-0.730) |" in md
+    assert r"| zero\_dce | <u>3.100</u> (-0.460) |" in md
+    assert r"| <u>3.100</u>† (-0.670) |" in md  # LIME NIQE of zero_dce: one image failed
+    assert "† some images of this cell failed" in md
+    assert 'niqe settings: {"x": 1}' in md and "timer" not in md  # settings of the table's metrics only
+    tex = exports[".tex"]
+    assert r"\textbf{3.000}" in tex and r"\underline{3.100}" in tex
+    assert r"\underline{3.100}\textsuperscript{\dag{}}" in tex  # the failed image
+    assert r"\multicolumn{3}{c}{DICM}" in tex and r"NIQE $\downarrow$" in tex
+    # the notes and settings follow the tabular, in the table environment
+    after = tex[tex.index(r"\end{tabular}"):tex.index(r"\end{table}")]
+    assert r"{\footnotesize" in after and r'niqe settings: \{"x": 1\}\par' in after
+    assert r"U.S.: mean user-study rank" in after and "timer" not in after
     rows = list(csv.reader(exports[".csv"].splitlines()))
     assert rows[0][:4] == ["Method", "kind", "DICM NIQE ↓", "DICM UN. ↑"]
     assert ["scl_lle", "measured", "3.000"] == rows[[r[0] for r in rows].index("scl_lle")][:3]
     assert rows[[r[0] for r in rows].index("scl_lle") + 1][:3] == ["scl_lle", "difference", "-0.510"]
+
+
+def grid(table) -> list[list[str]]:
+    """Every row as [label, cell, ...]: a cell is its text, **bold** when best, __underlined__
+    when second, then its marks and (difference to the published value)."""
+    def show(cell):
+        text = {1: f"**{cell.text}**", 2: f"__{cell.text}__"}.get(cell.rank, cell.text) + cell.marks
+        return f"{text} ({cell.delta})" if cell.delta else text
+    return [[label, *map(show, cells)] for label, cells in table.rows]
+
+
+def small_paper(table: str, records: list[tuple[str, str, str, str, str]]) -> Published:
+    """A hand-made published table: (row, label, dataset, metric, value as printed)."""
+    return Published([{"table": table, "row": row, "label": label, "dataset": dataset, "metric": metric,
+                       "value": value} for row, label, dataset, metric, value in records])
+
+
+def test_table1_full_grid(tmp_path):
+    """Every cell, bold and underline of Table 1 from a small fixture (values exact in binary)."""
+    niqe = {  # method -> dataset -> per-image NIQE
+        "input": {d: [4.0, 5.0] for d in DATASETS},
+        "zero_dce": {"dicm": [3.0, 3.5], "lime": [3.5, None]},
+        "scl_lle": {d: [3.0] for d in DATASETS},
+        "mine": {"dicm": [3.25], "lime": [2.75], "mef": [5.0], "vv": [4.0], "npe": [3.0]},
+    }
+    rows = [(m, d, f"{i}.jpg", "niqe", v) for m, by in niqe.items() for d, vs in by.items() for i, v in enumerate(vs)]
+    rows += [(m, "dicm", "0.jpg", "unique", v) for m, v in (("input", 0.5), ("zero_dce", 0.75), ("scl_lle", 0.75))]
+    rows += [("zero_dce", "dicm", "0.jpg", "user_study", 3.0), ("scl_lle", "dicm", "0.jpg", "user_study", 2.0)]
+    metrics = {"niqe": {"name": "niqe", "lower_better": True}, "unique": {"name": "unique", "lower_better": False},
+               "user_study": {"name": "user_study", "lower_better": True}}
+    run = write_run(tmp_path / "run", rows, {m: {"name": m} for m in niqe}, {d: {"name": d} for d in DATASETS},
+                    metrics)
+    paper = small_paper("table1", [("input", "Input", "dicm", "niqe", "4.25"),
+                                   ("input", "Input", "average", "niqe", "4.50"),
+                                   ("zero_dce", "Z-DCE", "dicm", "niqe", "3.80"),
+                                   ("scl_lle", "Ours", "dicm", "niqe", "3.51"),
+                                   ("scl_lle", "Ours", "dicm", "unique", "0.87")])
+    table = TABLE1.build(run, paper)
+    assert [f"{c.group} {c.metric}" for c in table.columns] == [
+        f"{group} {metric}" for group in ("DICM", "LIME", "MEF", "VV", "NPE", "Average")
+        for metric in ("NIQE", "UN.", "U.S.")]
+    _ = "–"
+    # per row: label, then (NIQE, UN., U.S.) for DICM, LIME, MEF, VV, NPE and Average
+    assert grid(table) == [
+        ["input", "4.500 (+0.250)", "__0.500__", _, "4.500", _, _, "__4.500__", _, _, "4.500", _, _,
+         "__4.500__", _, _, "4.500 (+0.000)", _, _],
+        ["Input [paper]", "4.25", _, _, _, _, _, _, _, _, _, _, _, _, _, _, "**4.50**", _, _],
+        ["zero_dce", "__3.250__ (-0.550)", "**0.750**", "__3.000__", "3.500†", _, _, _, _, _, _, _, _,
+         _, _, _, _, _, _],
+        ["Z-DCE [paper]", "__3.80__", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
+        ["scl_lle", "**3.000** (-0.510)", "**0.750** (-0.120)", "**2.000**", "__3.000__", _, _, "**3.000**", _, _,
+         "**3.000**", _, _, "**3.000**", _, _, "**3.000**", _, _],
+        ["Ours [paper]", "**3.51**", "**0.87**", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
+        ["mine", "__3.250__", _, _, "**2.750**", _, _, "5.000", _, _, "__4.000__", _, _, "**3.000**", _, _,
+         "__3.600__", _, _],
+    ]
+    assert table.kinds == ["measured", "reference", "measured", "reference", "measured", "reference", "measured"]
+    assert dict(table.rows)["zero_dce"][3].note == "1 of 2 images failed"
+
+
+def test_table2_full_grid(tmp_path):
+    rows = [(m, "sice_part2", "a.png", metric, v) for m, metric, v in (
+        ("input", "psnr", 10.0), ("input", "ssim", 0.5), ("scl_lle", "psnr", 18.0), ("scl_lle", "ssim", 0.625),
+        ("zero_dce", "psnr", 15.0), ("zero_dce", "ssim", 0.75))]
+    rows.append(("zero_dce", "sice_part2", "b.png", "psnr", None))
+    run = write_run(tmp_path / "run", rows, {m: {"name": m} for m in ("input", "scl_lle", "zero_dce")},
+                    {"sice_part2": {"name": "sice_part2"}},
+                    {"psnr": {"name": "psnr", "lower_better": False}, "ssim": {"name": "ssim", "lower_better": False}})
+    paper = small_paper("table2", [("lime", "LIME", "sice_part2", "psnr", "14.00"),
+                                   ("lime", "LIME", "sice_part2", "ssim", "0.50"),
+                                   ("scl_lle", "Ours", "sice_part2", "psnr", "17.95"),
+                                   ("scl_lle", "Ours", "sice_part2", "ssim", "0.75")])
+    table = methods_as_columns(TABLE2, run, paper)
+    assert [c.metric for c in table.columns] == ["input", "LIME [paper]", "scl_lle", "zero_dce"]
+    _ = "–"
+    assert grid(table) == [
+        ["PSNR ↑", "10.000", _, "**18.000** (+0.050)", "__15.000__†"],
+        ["PSNR ↑ [paper]", _, "__14.00__", "**17.95**", _],
+        ["SSIM ↑", "0.500", _, "__0.625__ (-0.125)", "**0.750**"],
+        ["SSIM ↑ [paper]", _, "__0.50__", "**0.75**", _],
+    ]
+
+
+def test_table4_says_when_it_falls_back_to_per_image_means(tmp_path):
+    rows = [("input", "cityscapes_val:frankfurt@6", image, "miou", v) for image, v in (("a", 10.0), ("b", 20.0))]
+    datasets = {"cityscapes_val:frankfurt@6": {"name": "cityscapes_val",
+                                               "settings": {"cities": ["frankfurt"], "gamma": 6.0}}}
+    run = write_run(tmp_path / "run", rows, {"input": {"name": "input"}}, datasets,
+                    {"miou": {"name": "miou", "lower_better": False, "kind": "task"}})
+    path = details_path(run.path, "miou", "input", "cityscapes_val:frankfurt@6", "a")  # one of the two kept
+    path.parent.mkdir(parents=True)
+    np.savez(path, confusion=np.eye(2, dtype=np.int64))
+    cell = dict(TABLE4.build(run).rows)["input"][2]
+    assert (cell.text, cell.marks) == ("15.000", "*") and "mean of the per-image mIoU" in cell.note
+    html = Table4().render(run)
+    assert '15.000<sup class="note">*</sup>' in html
+    assert "* mean of the per-image mIoU values, not the mIoU of the summed confusion matrices" in html
+    assert "**15.000**\\*" in Table4().exports(run)[".md"]  # the only measured row: best
+    np.savez(details_path(run.path, "miou", "input", "cityscapes_val:frankfurt@6", "b"), confusion=np.eye(2))
+    cell = dict(TABLE4.build(run).rows)["input"][2]  # now every image has its matrix: no mark, no note
+    assert (cell.text, cell.marks) == ("100.000", "") and "per-image" not in " ".join(TABLE4.build(run).notes)
 
 
 def test_table2_methods_as_columns(tmp_path):
@@ -252,7 +376,9 @@ def test_table4_accumulates_confusion_matrices(tmp_path):
     scl = dict(table.rows)["scl_lle"]
     assert scl[2].text == "66.667" and scl[2].rank == 1 and scl[2].delta == f"{100 * 8 / 12 - 58.488:+.3f}"
     inp = dict(table.rows)["input"]
-    assert inp[2].text == "10.000" and inp[2].rank == 2  # no details kept: mean of per-image values
+    assert inp[2].text == "10.000" and inp[2].rank == 2  # no details kept: mean of per-image values,
+    assert inp[2].marks == "*" and scl[2].marks == ""  # marked as such
+    assert any(note.startswith("* mean of the per-image mIoU") for note in table.notes)
     assert inp[4].text == "55.000" and inp[4].rank == 1
     assert cells_of(table, "SCL-LLE (Ours, AAAI'22) [paper]")[2] == ("58.488", 1)
     assert cells_of(table, "Zero-DCE (CVPR'20) [paper]")[2] == ("58.046", 2)
@@ -275,11 +401,65 @@ def test_leaderboard_mean_rank_and_report_cli(table1_run, capsys):
     assert main(["report", str(table1_run.path), "--output", str(table1_run.path / "x.html")]) == 2
 
 
-def test_exports_escape_latex_and_markdown(table1_run):
+def test_exports_escape_latex_markdown_and_csv(table1_run):
     table = TABLE1.build(table1_run)
-    table.rows[0] = ("a_b & c|d", table.rows[0][1])
-    assert r"a\_b \& c|d" in to_latex(table) and "a_b & c\\|d" in to_markdown(table)
-    assert to_csv(table).splitlines()[1].startswith('a_b & c|d,measured')
+    table.rows[0] = ("a&b%c$d#e_f{g}h~i^j\\k|<b>", table.rows[0][1])
+    table.rows[2] = ("=SUM(A1)", table.rows[2][1])
+    tex = to_latex(table)
+    assert (r"a\&b\%c\$d\#e\_f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k"
+            r"\textbar{}\textless{}b\textgreater{} &") in tex
+    md = to_markdown(table)
+    assert r"| a&amp;b%c\$d\#e\_f{g}h\~i^j\\k\|&lt;b&gt; |" in md
+    rows = list(csv.reader(to_csv(table).splitlines()))
+    assert rows[1][:2] == ["a&b%c$d#e_f{g}h~i^j\\k|<b>", "measured"]  # CSV quotes; nothing to escape
+    assert next(r for r in rows if "SUM" in r[0])[:2] == ["'=SUM(A1)", "reference"]  # no spreadsheet formula
+
+
+def test_latex_escape_makes_any_text_ascii():
+    assert latex_escape("PSNR ↑ / NIQE ↓") == r"PSNR $\uparrow$ / NIQE $\downarrow$"
+    assert latex_escape("γ=6 − 1 ± 2 †") == r"$\gamma$=6 $-$ 1 $\pm$ 2 \dag{}"
+    assert latex_escape("Zürich café") == r'Z\"{u}rich caf\'{e}'
+    assert latex_escape("日本") == r"\texttt{[U+65E5]}\texttt{[U+672C]}"
+    assert latex_escape(r"\input{/etc/passwd}") == r"\textbackslash{}input\{/etc/passwd\}"
+
+
+def every_layout_run(path: Path) -> RunResults:
+    """A run every layout can fill: Tables 1 and 3 (DICM), 2 (SICE Part 2), 4 (Cityscapes),
+    with a failed image, a Table 4 cell without confusion matrices, and non-ASCII names."""
+    frankfurt = "cityscapes_val:frankfurt@6"
+    rows = []
+    for method in ("input", "scl_lle", "wo_lcc", "Zürich 日本 & co_1"):
+        rows += [(method, "dicm", "a.jpg", "niqe", 3.5), (method, "dicm", "a.jpg", "unique", 0.5),
+                 (method, "sice_part2", "a.png", "psnr", 15.0), (method, "sice_part2", "a.png", "ssim", 0.5),
+                 (method, frankfurt, "a.png", "miou", 40.0)]
+    rows += [("scl_lle", "dicm", "b.jpg", "niqe", None), ("scl_lle", "dicm", "a.jpg", "user_study", 2.0)]
+    methods = {"input": {"name": "input"}, "scl_lle": {"name": "scl_lle"}, "wo_lcc": {"name": "scl_lle"},
+               "Zürich 日本 & co_1": {"name": "zero_dce"}}
+    datasets = {"dicm": {"name": "dicm"}, "sice_part2": {"name": "sice_part2"},
+                frankfurt: {"name": "cityscapes_val", "settings": {"cities": ["frankfurt"], "gamma": 6.0}}}
+    metrics = {name: {"name": name, "lower_better": lower, "settings": {"γ": "±1", "path": "/x/é_%$"}}
+               for name, lower in (("niqe", True), ("unique", False), ("user_study", True), ("psnr", False),
+                                   ("ssim", False), ("miou", False))}
+    return write_run(path, rows, methods, datasets, metrics)
+
+
+def test_latex_exports_of_every_layout_are_pure_ascii(tmp_path):
+    run = every_layout_run(tmp_path / "run")
+    reports = {report.name: report for report in (Leaderboard(), Table1(), Table2(), Table3(), Table4())}
+    assert all(report.can_render(run) for report in reports.values())
+    tex = {name: report.exports(run)[".tex"] for name, report in reports.items()}
+    for name, text in tex.items():
+        bad = sorted({ch for ch in text if not ch.isascii()})
+        assert not bad, f"{name}: non-ASCII {bad}"
+        assert r"Z\"{u}rich \texttt{[U+65E5]}\texttt{[U+672C]} \& co\_1" in text, name
+        assert r"""\{"path": "/x/\'{e}\_\%\$", "$\gamma$": "$\pm$1"\}""" in text, name  # settings under the table
+    assert r"\caption{Table 1: NIQE $\downarrow$, UNIQUE (UN.) $\uparrow$" in tex["table1"]
+    assert r"\textsuperscript{\dag{}}" in tex["table1"] and r"\dag{} some images" in tex["table1"]
+    assert r"measured $-$ published" in tex["table1"]
+    assert "\nPSNR $\\uparrow$ & " in tex["table2"] and "\nSSIM $\\uparrow$ \\textit" not in tex["table2"]
+    assert r"\textit{PSNR $\uparrow$ [paper]}" in tex["table2"]
+    assert r"$\gamma$=6" in tex["table4"] and r"x\textasciicircum{}$\gamma$" in tex["table4"]
+    assert r"\textbf{40.000}\textsuperscript{*}" in tex["table4"] and r"* mean of the per-image mIoU" in tex["table4"]
 
 
 def test_leaderboard_efficiency_columns_are_noted_and_not_ranked(tmp_path):
@@ -302,7 +482,7 @@ def test_leaderboard_efficiency_columns_are_noted_and_not_ranked(tmp_path):
     assert "params: on cpu (test); input not applicable (a count of parameters), unit count." in table.notes
 
 
-def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypatch):
+def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypatch, capsys):
     """`llebench run` writes the page and its exports; the figure shows the input, read again
     through the dataset plugin (``input`` caches nothing), beside each cached output."""
     from throwaway import ThrowawayPlugin
@@ -327,3 +507,27 @@ def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypat
     assert html.count('src="data:image/jpeg;base64,') == 2 * 2 * 2 and "input not shown" not in html
     assert html.count('<svg class="hist"') == 4
     assert len(re.findall(r'<a href="images/brighten/sample/[^"]+\.png">', html)) == 2
+    ids = sorted(RunResults.load(out).scores["image"].unique())
+    names = r'<div class="figname">([^<]+)</div>'
+    assert len(ids) == 3 and re.findall(names, html) == [ids[0], ids[2]]  # automatic: spread over the ids
+
+    # every link of the written page (exports, thumbnails) points at a file of the run directory
+    assert main(["report", str(out), "--layout", "leaderboard"]) == 0
+    links = re.findall(r'<a href="([^"]+)"', (out / "report.html").read_text())
+    assert len(links) == 3 + 2 and all((out / link).is_file() for link in links), links
+
+    # chosen images instead of the automatic ones
+    assert main(["report", str(out), "--layout", "leaderboard", "--figure-images", ids[1]]) == 0
+    page = (out / "report.html").read_text()
+    assert re.findall(names, page) == [ids[1]] and page.count('<figure class="tile">') == 2
+    output_image_path(out, "brighten", "sample", ids[0]).unlink()  # a chosen image without an output
+    assert main(["report", str(out), "--layout", "leaderboard", "--figure-images", f"{ids[0]},{ids[1]}"]) == 0
+    page = (out / "report.html").read_text()
+    assert re.findall(names, page) == [ids[0], ids[1]] and page.count("no cached output for this image") == 1
+    links = re.findall(r'<a href="([^"]+)"', page)
+    assert len(links) == 3 + 1 and all((out / link).is_file() for link in links), links
+    capsys.readouterr()
+    assert main(["report", str(out), "--figure-images", "nope.png"]) == 2
+    assert f"--figure-images: nope.png: not an image id in {out / 'scores.csv'}" in capsys.readouterr().err
+    assert main(["report", str(out), "--layout", "table4", "--figure-images", ids[1]]) == 2
+    assert "layout table4 has no figure grid" in capsys.readouterr().err

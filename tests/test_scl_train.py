@@ -19,6 +19,7 @@ from llebench.errors import ChecksumMismatch, DatasetUnavailable, LLEBenchError,
 from llebench.training import TrainConfig, TrainContext, train
 from llebench_dcenet.dcenet import DCENet
 from llebench_dcenet.enhancers import SCLLLE
+from llebench_deeplab import DEEPLAB_CITYSCAPES_WEIGHTS
 from llebench_scl_train import losses
 from llebench_scl_train.data import SCLTrainSet, cityscapes_pairs, load_contrast_pools
 from llebench_scl_train.trainer import SCLLLETrainer
@@ -258,7 +259,24 @@ def test_missing_pretrained_feature_nets_is_a_clear_error(isolated_weights, tmp_
     config = TrainConfig.from_dict({"method": {"feature_nets": "pretrained"}}, SCLLLETrainer)
     with pytest.raises(WeightsNotFound) as info:
         SCLLLETrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path))
-    assert VGG16_IMAGENET_WEIGHTS.filename in str(info.value) and VGG16_IMAGENET_WEIGHTS.url in str(info.value)
+    message = str(info.value)
+    assert VGG16_IMAGENET_WEIGHTS.filename in message and VGG16_IMAGENET_WEIGHTS.url in message
+    assert f"put it in {isolated_weights}" in message  # where to put the file, not only what it is
+
+
+def test_missing_deeplab_is_a_clear_error_once_vgg_is_found(isolated_weights, tmp_path):
+    """VGG-16 is resolved first; with it present, the trainer names the DeepLab file, its URL and directory."""
+    vgg = tmp_path / "vgg16_features.pth"  # randomly initialised, in torchvision's key layout
+    torch.save({f"features.{k}": v for k, v in VGG16Features(normalize=True).layers.state_dict().items()}, vgg)
+    config = TrainConfig.from_dict({"method": {"feature_nets": "pretrained", "vgg_weights": str(vgg)}}, SCLLLETrainer)
+    with pytest.raises(WeightsNotFound) as info:
+        SCLLLETrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path))
+    message = str(info.value)
+    assert DEEPLAB_CITYSCAPES_WEIGHTS.filename in message and DEEPLAB_CITYSCAPES_WEIGHTS.url in message
+    assert f"put it in {isolated_weights}" in message
+    without_lsc = TrainConfig.from_dict({"method": {"vgg_weights": str(vgg), "l_sc": False}}, SCLLLETrainer)
+    trainer = SCLLLETrainer(without_lsc, TrainContext(device=torch.device("cpu"), out=tmp_path))
+    assert trainer.segmenter is None and list(trainer.weights_used()) == [vgg.name]
 
 
 def test_bad_switch_values_are_refused(tmp_path):
@@ -338,8 +356,44 @@ def test_cli_train_with_the_shipped_config_marks_random_feature_nets(data_root, 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*/scl_lle*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     config = TrainConfig.load(path, SCLLLETrainer)
-    assert config.train["batch_size"] == 2 and config.optimizer["lr"] == 1e-4
-    assert config.method["feature_nets"] == "pretrained"
+    assert config.train["batch_size"] == 2 and config.optimizer["name"] == "adam" and config.optimizer["lr"] == 1e-4
+    assert config.method["feature_nets"] == "pretrained" and config.scheduler["name"] == "none"
+
+
+def test_shipped_paper_and_official_configs_state_their_recipes():
+    paper = TrainConfig.load(REPO / "configs" / "train" / "scl_lle.toml", SCLLLETrainer)
+    official = TrainConfig.load(REPO / "configs" / "train" / "scl_lle_official.toml", SCLLLETrainer)
+    for config in (paper, official):
+        m = config.method
+        assert m["l_cc"] and m["l_sc"] and m["l_fr"] and m["negatives"] == "both"
+        assert config.data["hflip"] and config.data["contrast_size"] == 384
+    # the paper: 384x384 resize, a fixed lr 1e-4, 50 epochs of the 2,975 Cityscapes train images at batch 2
+    assert paper.method["compat"] == "paper" and paper.data["resize"] == 384 and paper.data["crop"] == 0
+    assert paper.optimizer["weight_decay"] == 0 and paper.train["grad_clip"] == 0
+    assert paper.train["iterations"] == 50 * -(-2975 // 2) == 74400
+    # the official train.py: weight decay 1e-4, clip 0.1, random 384 crops of full-size images, no darkening
+    assert official.method["compat"] == "official"
+    assert official.optimizer["weight_decay"] == 1e-4 and official.train["grad_clip"] == 0.1
+    assert official.data["resize"] == 0 and official.data["crop"] == 384
+    assert official.data["darken_gamma"] == [1.0, 1.0] and official.train["iterations"] == 50000
+
+
+#: Table 3's ablation files and the one switch each sets (the rest of ABLATIONS are the two recipes)
+ABLATION_FILES = {f"scl_lle_{variant}.toml": switch for variant, switch in ABLATIONS.items()
+                  if variant not in ("paper", "official")}
+
+
+def test_every_ablation_file_is_listed():
+    assert sorted(p.name for p in (REPO / "configs" / "ablation").glob("*.toml")) == sorted(ABLATION_FILES)
+
+
+@pytest.mark.parametrize("name", sorted(ABLATION_FILES))
+def test_ablation_file_is_the_paper_config_with_exactly_its_switch(name):
+    base = TrainConfig.load(REPO / "configs" / "train" / "scl_lle.toml", SCLLLETrainer).to_dict()
+    ablation = TrainConfig.load(REPO / "configs" / "ablation" / name, SCLLLETrainer).to_dict()
+    changed = {f"{table}.{key}": value for table, values in ablation.items()
+               for key, value in values.items() if value != base[table][key]}
+    assert changed == {f"method.{key}": value for key, value in ABLATION_FILES[name].items()}
 
 
 @pytest.mark.slow

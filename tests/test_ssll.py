@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from llebench.errors import LLEBenchError, RunConfigError
+from llebench.errors import DatasetUnavailable, LLEBenchError, RunConfigError
+from llebench.training import TrainConfig, TrainContext
+from llebench_datasets.paired import LOLv2Real
 from llebench_ssll import backbones, cutmix, losses, schedules
 from llebench_ssll.data import random_crop_flip, student_view
+from llebench_ssll.trainer import SSLLTrainer
 from llebench_ssll.supervised import SupervisedLoss, parse_terms
 from llebench_ssll.unet import ChannelNorm, UNet
 
@@ -312,6 +318,74 @@ def test_student_view_noise_is_zero_mean_and_teacher_untouched():
     assert torch.equal(student_view(crop, "identical", g), crop)
     with pytest.raises(ValueError):
         student_view(crop, "blur", g)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_lolv2_real(root: Path, count: int = 3) -> Path:
+    """LOL-v2 Real's published layout and names (``Low/low00001.png`` <-> ``Normal/normal00001.png``),
+    SID-style unpaired images, all just above the 192 px crop; reference i is a flat grey of level i."""
+    train = root / "LOL-v2" / "Real_captured" / "Train"
+    for sub in ("Low", "Normal"):
+        (train / sub).mkdir(parents=True)
+    (root / "SID" / "low").mkdir(parents=True)
+    for i in range(1, count + 1):
+        level = 60 * i
+        Image.fromarray(np.full((196, 200, 3), level, np.uint8)).save(train / "Normal" / f"normal{i:05d}.png")
+        Image.fromarray(np.full((196, 200, 3), level // 4, np.uint8)).save(train / "Low" / f"low{i:05d}.png")
+        Image.fromarray(np.full((200, 200, 3), 10, np.uint8)).save(root / "SID" / "low" / f"{i:05d}.png")
+    return root
+
+
+@pytest.mark.parametrize("name", ["ssll_unet_baseline.toml", "ssll_unet_semi.toml"])
+def test_paper_configs_pair_lolv2_real_like_the_dataset_plugin(tmp_path, name):
+    data = make_lolv2_real(tmp_path / "data")
+    init = tmp_path / "stage1.pt"  # stands for stage 1's model.pt (read, not built, by train_dataset)
+    torch.save({"model": UNet(width=2).state_dict(), "iteration": 1}, init)
+    # LPIPS files are not available offline; the data section is what is under test
+    config = TrainConfig.load(REPO / "configs" / "train" / name, SSLLTrainer,
+                              {"method.sup_loss": "ssim+l1", "method.init": str(init)})
+    trainer = SSLLTrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path, data_root=data))
+    dataset = trainer.train_dataset()
+    pairs = [(low.name, high.name) for low, high in zip(dataset.pairs.files, dataset.pairs.high, strict=True)]
+    assert pairs == [(f"low{i:05d}.png", f"normal{i:05d}.png") for i in (1, 2, 3)]
+    plugin = LOLv2Real(data_root=data, split="train").pairs
+    assert pairs == [(p.input.name, p.reference.name) for p in plugin.values()]
+    item = dataset.get(2, torch.Generator().manual_seed(0))
+    assert item["low"].shape == item["gt"].shape == (3, 192, 192)
+    assert torch.allclose(item["gt"], torch.full_like(item["gt"], 180 / 255))
+    assert torch.allclose(item["low"], torch.full_like(item["low"], 45 / 255))
+    assert ("student" in item) is (config.method["stage"] == "semi")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("ssll_*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_state_the_paper_recipe(path):
+    """AdamW 2e-4 (the authors' weight decay 0), cosine to 1e-6, batch 3 (+3 unpaired), EMA a = 0.99."""
+    config = TrainConfig.load(path, SSLLTrainer)
+    o, m, d = config.optimizer, config.method, config.data
+    assert (o["name"], o["lr"], o["weight_decay"], o["betas"]) == ("adamw", 2e-4, 0.0, [0.9, 0.999])
+    assert config.scheduler["name"] == "cosine" and config.scheduler["min_lr"] == 1e-6
+    assert config.train["batch_size"] == 3 and config.train["ema_decay"] == 0.99
+    if m["stage"] == "semi":  # each item carries one unpaired crop: 3 paired + 3 unpaired
+        assert d["unpaired"] and (m["lambda_p"], m["lambda_u"], m["gamma"]) == (0.1, 0.1, 10.0)
+        assert (m["margin_paired"], m["margin_unpaired"]) == (-0.25, 0.25)
+    if "cpu" in path.stem:  # the documented CPU experiment: a width-8 UNet on 96 px crops, no LPIPS files
+        assert d["crop_size"] == 96 and m["backbone_options"] == {"width": 8} and m["sup_loss"] == "ssim+l1"
+    else:
+        assert d["crop_size"] == 192 and m["backbone_options"] == {"width": 64} and m["sup_loss"] == "ssim+lpips"
+        assert d["paired_low"] == "LOL-v2/Real_captured/Train/Low"
+        assert d["paired_high"] == "LOL-v2/Real_captured/Train/Normal"
+
+
+def test_paired_folders_name_the_missing_reference(tmp_path):
+    data = make_lolv2_real(tmp_path / "data")
+    (data / "LOL-v2" / "Real_captured" / "Train" / "Normal" / "normal00002.png").unlink()
+    config = TrainConfig.load(REPO / "configs" / "train" / "ssll_unet_baseline.toml", SSLLTrainer,
+                              {"method.sup_loss": "ssim+l1"})
+    trainer = SSLLTrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path, data_root=data))
+    with pytest.raises(DatasetUnavailable, match=r"Normal: no reference for low00002\.png of .*Low"):
+        trainer.train_dataset()
 
 
 # -- report pairing -------------------------------------------------------------------------

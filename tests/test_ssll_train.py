@@ -175,3 +175,31 @@ def test_delta_report_needs_both_kinds(trained, tmp_path):
                  "--metrics", "psnr", "--limit", "1", "--out", str(out), "--no-progress"]) == 0
     with pytest.raises(LLEBenchError, match="at least one baseline"):
         SSLLDelta().render(RunResults.load(out))
+
+
+def test_cli_train_then_llebench_run_with_its_model(tmp_path, capsys):
+    """``llebench train ssll --config FILE`` writes a model.pt that ``llebench run --methods ssll`` evaluates."""
+    root = make_data(tmp_path / "data")
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "[train]\niterations = 2\nbatch_size = 2\nema_decay = 0.99\ncheckpoint_every = 2\nprogress = false\n"
+        "threads = 1\n\n[optimizer]\nname = \"adamw\"\nlr = 2e-4\n\n"
+        "[data]\npaired_low = \"paired/low\"\npaired_high = \"paired/high\"\ncrop_size = 32\n\n"
+        "[method]\nstage = \"supervised\"\nbackbone_options = { width = 2 }\nsup_loss = \"ssim+l1\"\n")
+    out = tmp_path / "run"
+    code = main(["train", "ssll", "--config", str(config), "--out", str(out), "--data-root", str(root)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"llebench run --methods ssll --weights {out / 'model.pt'}" in printed
+    model = torch.load(out / "model.pt", weights_only=True)
+    assert model["method"] == "ssll" and model["iteration"] == 2 and model["provenance"]["data"]["pairs"] == 4
+
+    results = tmp_path / "results"
+    code = main(["run", "--methods", "ssll", "--weights", str(out / "model.pt"), "--datasets",
+                 f"folder:{root / 'unpaired'}", "--metrics", "seconds", "--out", str(results),
+                 "--no-report", "--no-progress"])
+    assert code == 0, capsys.readouterr().out
+    scores = rows(results / "scores.csv")
+    assert len(scores) == 4 and {r["status"] for r in scores} == {"ok"} and {r["method"] for r in scores} == {"ssll"}
+    assert scores[0]["weights"].startswith("model.pt")
+

@@ -189,6 +189,42 @@ def test_validation_reuses_the_runner_datasets_and_metrics(images, tmp_path):
     assert "seconds" in result.validation
 
 
+@pytest.mark.parametrize("export_ema", [False, True])
+def test_validation_scores_the_weights_model_pt_holds(images, tmp_path, monkeypatch, export_ema):
+    """With an EMA kept, validation scores the EMA only when it is exported; otherwise the raw network."""
+    scored = []
+    original = ZeroDCETrainer.enhance
+
+    def recording(self, model, image):
+        scored.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return original(self, model, image)
+
+    monkeypatch.setattr(ZeroDCETrainer, "enhance", recording)
+    raw = config(images, iterations=3, ema_decay=0.5, export_ema=export_ema).to_dict()
+    raw["validation"] = {"dataset": f"folder:{images}", "metrics": ["seconds"], "limit": 1}
+    result = train(ZeroDCETrainer, TrainConfig.from_dict(raw, ZeroDCETrainer), tmp_path / "run")
+    state = load_checkpoint(result.checkpoint)["state"]
+    assert any(not torch.equal(state["ema"]["module"][k], v) for k, v in state["network"].items())
+    exported = model_state(result.model)
+    assert len(scored) == 1 and scored[0].keys() == exported.keys()
+    assert all(torch.equal(scored[0][k], exported[k]) for k in exported)
+
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_CONFIGS = sorted([*(REPO / "configs" / "train").glob("*.toml"), *(REPO / "configs" / "ablation").glob("*.toml")])
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_config_loads_with_the_trainer_its_name_starts_with(path, plugins):
+    """The file-name prefix picks the trainer, and each trainer's tests check its files' recipe values
+    (test_zero_dce_train.py, test_scl_train.py, test_ssll.py glob by that prefix): no file goes unchecked."""
+    names = [name for name in plugins.names("trainers") if path.stem.startswith(name)]
+    assert len(names) == 1, f"{path}: no single trainer among {plugins.names('trainers')} starts its name"
+    assert names[0] in ("zero_dce", "scl_lle", "ssll")
+    assert path.parent.name == "train" or names[0] == "scl_lle", "only SCL-LLE's ablation files are globbed there"
+    TrainConfig.load(path, plugins.get("trainers", names[0]))
+
+
 def test_config_errors_name_the_problem():
     with pytest.raises(RunConfigError, match="unknown keys itrations"):
         TrainConfig.from_dict({"train": {"itrations": 5}}, ZeroDCETrainer)

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from llebench.errors import ChecksumMismatch, WeightsNotFound
-from llebench.weights import WeightsFile, resolve
+from llebench.weights import WeightsFile, hash_prefix, resolve
 
 
 def spec_for(content: bytes, url: str = "https://example.invalid/w.pth") -> WeightsFile:
@@ -68,3 +68,32 @@ def test_official_weights_verify(shared_weights):
 
     for spec in (ZERO_DCE_WEIGHTS, SCL_LLE_WEIGHTS, NIQE_PARAMETERS):
         assert resolve(spec).parent == shared_weights
+
+
+def test_name_hash_prefix_is_the_check_when_no_sha256_is_published(isolated_weights, tmp_path, monkeypatch):
+    """torch hub's convention (``name-<first hex digits of the sha256>.ext``) is verified for
+    every file found or downloaded, like ``load_state_dict_from_url(check_hash=True)``."""
+    assert [hash_prefix(name) for name in ("LPIPS_v0.1_alex-df73285e.pth", "musiq_koniq_ckpt-e95806b9.pth",
+                                           "alexnet-owt-7be5be79.pth", "UNIQUE.pt", "net-abc.pth",
+                                           "best_deeplabv3plus_mobilenet_cityscapes_os16.pth")] == [
+        "df73285e", "e95806b9", "7be5be79", None, None, None]
+    content = b"linear layers"
+    prefix = hashlib.sha256(content).hexdigest()[:8]
+    named = WeightsFile(f"lin-{prefix}.pth", "https://example.invalid/lin.pth", None)
+    wrong = WeightsFile("lin-00000000.pth", "https://example.invalid/lin.pth", None)
+    monkeypatch.setenv("LLEBENCH_WEIGHTS", str(tmp_path))
+    for spec in (named, wrong):
+        (tmp_path / spec.filename).write_bytes(content)
+    assert resolve(named) == tmp_path / named.filename
+    with pytest.raises(ChecksumMismatch, match="lin-00000000.pth names the first digits of its sha256: 00000000"):
+        resolve(wrong)
+
+    monkeypatch.delenv("LLEBENCH_OFFLINE")
+    monkeypatch.delenv("LLEBENCH_WEIGHTS")
+    served = tmp_path / "served.pth"
+    served.write_bytes(b"tampered linear layers")
+    with pytest.raises(ChecksumMismatch, match=prefix):
+        resolve(WeightsFile(named.filename, served.as_uri(), None))
+    assert not isolated_weights.exists() or list(isolated_weights.iterdir()) == []  # not cached
+    served.write_bytes(content)
+    assert resolve(WeightsFile(named.filename, served.as_uri(), None)) == isolated_weights / named.filename

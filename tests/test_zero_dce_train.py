@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,8 @@ from llebench_dcenet.losses import (
 from llebench_zero_dce_train.trainer import ZeroDCETrainer
 
 from llebench.training import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_losses_match_the_official_code(golden_dir):
@@ -54,3 +58,17 @@ def test_step_combines_the_four_terms_with_their_weights():
                     + 5 * color_constancy_loss(enhanced) + 10 * exposure_loss(enhanced))
     assert float(step.loss) == pytest.approx(float(expected), rel=1e-6)
     assert set(step.logs) == {"tv", "spa", "col", "exp"}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("zero_dce*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_state_the_official_recipe(path):
+    """Adam 1e-4, weight decay 1e-4, gradient-norm clip 0.1, batch 8, the official loss weights, SICE Part 1."""
+    config = TrainConfig.load(path, ZeroDCETrainer)
+    assert config.optimizer["name"] == "adam" and config.optimizer["lr"] == 1e-4
+    assert config.optimizer["weight_decay"] == 1e-4 and config.scheduler["name"] == "none"
+    assert config.train["grad_clip"] == 0.1 and config.train["batch_size"] == 8
+    assert config.method["loss_weights"] == "official" and config.data["root"] == "SICE_part1"
+    if "cpu" in path.stem:  # a documented CPU budget: smaller images, same recipe otherwise
+        assert config.train["device"] == "cpu" and config.data["image_size"] < 256
+    else:  # 512 = the released model's images, 256 = the official loader's default
+        assert config.data["image_size"] in (256, 512)

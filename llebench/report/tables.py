@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 AVERAGE = "Average"
 MEASURED = "measured"
 REFERENCE = "reference"
+FAILED_MARK = "†"  # some images of the cell failed (its note says how many)
 
 
 @dataclass
@@ -19,6 +21,8 @@ class Cell:
     rank: int | None = None  # 1 = best, 2 = second
     note: str = ""  # e.g. "2 of 64 images failed"
     delta: str = ""  # e.g. "+0.05": this measured value minus the published one
+    #: footnote marks shown after the value: FAILED_MARK, or one the table's notes explain
+    marks: str = ""
 
     @property
     def css(self) -> str:
@@ -49,6 +53,9 @@ class Table:
     row_groups: list[int] = field(default_factory=list)
     corner: str = "Method"  # header of the row-label column
     sortable: bool = True  # rows can be reordered by a header click (not when columns are methods)
+    #: ``{metric label: manifest entry}`` of the metrics shown, whose settings are written
+    #: under the table (BasicSR style: the same name from two settings is two numbers)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def kind(self, index: int) -> str:
         return self.kinds[index] if self.kinds else MEASURED
@@ -150,15 +157,28 @@ def _cell(lookup: dict[tuple[str, str, str], Any], method: str, col: Column) -> 
         if row is None:
             return Cell("–")
         note = f"{int(row.failed)} of {int(row.failed + row.count)} images failed" if row.failed else ""
+        marks = FAILED_MARK if row.failed else ""
         if row.count == 0:
-            return Cell("failed", note=note)
-        return Cell(format_value(row.mean, col.metric), float(row.mean), note=note)
+            return Cell("failed", note=note, marks=marks)
+        return Cell(format_value(row.mean, col.metric), float(row.mean), note=note, marks=marks)
     rows = [lookup.get((method, d, col.metric)) for d in col.over]
     means = [r.mean for r in rows if r is not None and r.count > 0]
     if len(means) < len(col.over):
         return Cell("–", note=f"needs a score on each of {', '.join(col.over)}")
     value = sum(means) / len(means)
     return Cell(format_value(value, col.metric), value, note=f"mean over {len(means)} datasets")
+
+
+def settings_lines(table: Table) -> list[str]:
+    """One line per metric of ``table``: how it was computed, or why it was not."""
+    lines = []
+    for label, entry in table.settings.items():
+        if "error" in entry:
+            lines.append(f"{label}: not computed: {entry['error']}")
+        else:
+            settings = json.dumps(entry.get("settings", {}), sort_keys=True, ensure_ascii=False)
+            lines.append(f"{label} settings: {settings}")
+    return lines
 
 
 def rank_columns(table: Table) -> None:

@@ -406,7 +406,7 @@ class _Run:
 
     def _payload(self, model: nn.Module, ema: EMA | None, provenance_info: dict[str, Any]) -> dict[str, Any]:
         """What the enhancer needs: exported weights under "model", the untrained flag, provenance."""
-        source = ema.module if ema is not None and self.config.train["export_ema"] else model
+        source = self._exported_network(model, ema)
         exported = {k: v.detach().cpu().contiguous() for k, v in self.trainer.export_state(source).items()}
         return {"method": self.trainer.name, "model": exported, "untrained": bool(self.trainer.untrained),
                 "provenance": {**provenance_info, "saved": provenance.now()}}
@@ -417,8 +417,14 @@ class _Run:
         root = self.context.data_root or resolve_data_root(None)
         return Validator(self.plugins, self.config.validation, root, self.device)
 
+    def _exported_network(self, model: nn.Module, ema: EMA | None) -> nn.Module:
+        """The network whose weights checkpoints and ``model.pt`` hold under "model": the EMA
+        with ``train.export_ema``, else the raw model (even when an EMA is kept as a teacher)."""
+        return ema.module if ema is not None and self.config.train["export_ema"] else model
+
     def _validate(self, validator: Validator, model: nn.Module, ema: EMA | None) -> dict[str, float]:
-        net = ema.module if ema is not None else model
+        """Score the exported network, so a validation row describes the file ``llebench run`` would load."""
+        net = self._exported_network(model, ema)
         was_training = net.training
         net.eval()
         try:

@@ -1,9 +1,11 @@
 """Validation during training with the runner's own datasets and metrics.
 
 The model is scored exactly as ``llebench run`` would score an enhancer: each output is
-clamped and quantised to 8 bits, then every metric's ``compute`` is called on it, so a
-validation NIQE is the number the benchmark would report for that checkpoint (on the
-first ``limit`` images).
+clamped and quantised to 8 bits, then every metric's ``compute`` is called on it. The
+engine passes the network whose weights the checkpoint exports under ``"model"`` (the EMA
+with ``train.export_ema``, else the raw network, even when an EMA teacher is kept), so a
+validation NIQE is the number the benchmark would report for that checkpoint's
+``model.pt`` (on the first ``limit`` images).
 """
 
 from __future__ import annotations

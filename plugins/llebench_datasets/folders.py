@@ -24,8 +24,21 @@ def natural_key(name: str) -> list[Any]:
 
 
 def list_images(directory: Path) -> list[str]:
-    """Image file names directly in ``directory``, naturally sorted."""
-    return sorted((p.name for p in directory.iterdir() if p.is_file() and is_image_file(p)), key=natural_key)
+    """Image file names directly in ``directory``, naturally sorted.
+
+    Symbolic links count as what they point to, and a link that points nowhere (dangling,
+    or a loop) is listed too: loading it fails for that image with an error naming the
+    link, so a broken copy shows up as failed rows instead of silently fewer images. A
+    link to a directory is never followed (listings are flat), so a directory loop
+    cannot make a listing recurse or hang.
+    """
+    return sorted((p.name for p in directory.iterdir() if is_image_file(p) and (p.is_file() or _broken_link(p))),
+                  key=natural_key)
+
+
+def _broken_link(path: Path) -> bool:
+    """A symbolic link whose target cannot be reached (missing, or a loop of links)."""
+    return path.is_symlink() and not path.exists()
 
 
 def choose(option: str, value: str, allowed: tuple[str, ...]) -> str:

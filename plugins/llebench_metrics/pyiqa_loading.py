@@ -32,8 +32,8 @@ from urllib.parse import urlparse
 import torch
 from torch import hub as torch_hub
 
-from llebench.errors import ChecksumMismatch, WeightsNotFound
-from llebench.weights import WeightsFile, resolve, sha256sum
+from llebench.errors import WeightsNotFound
+from llebench.weights import WeightsFile, resolve
 
 from llebench_metrics.pyiqa_files import KNOWN_BY_URL
 
@@ -61,23 +61,15 @@ def resolve_all(files: tuple[WeightsFile, ...]) -> dict[str, Path]:
     return found
 
 
-def check_hash_prefix(path: Path, spec: WeightsFile, hash_prefix: str | None) -> None:
-    """torch hub's check: the file name's hex suffix must start the file's sha256."""
-    if hash_prefix and spec.sha256 is None:
-        actual = sha256sum(path)
-        if not actual.startswith(hash_prefix):
-            raise ChecksumMismatch(
-                f"{path} has sha256 {actual}, but {spec.filename} must start with {hash_prefix}: "
-                f"a different or damaged file; replace it with the one from {spec.url}"
-            )
-
-
 def _provide(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True,
              *, used: dict[str, Path]) -> None:
-    """Stands in for ``download_url_to_file``: resolve through llebench, link to ``dst``."""
+    """Stands in for ``download_url_to_file``: resolve through llebench, link to ``dst``.
+
+    ``hash_prefix`` (torch hub's, from the file name) needs no check of its own: resolving
+    verifies a file name's hash prefix when no full sha256 is published.
+    """
     spec = spec_for_url(url)
     path = resolve(spec)
-    check_hash_prefix(path, spec, hash_prefix)
     os.symlink(path.resolve(), dst)
     used[spec.filename] = path
 

@@ -2,21 +2,26 @@
 method's output, with a zoomed crop) and the outputs' RGB histograms like its Fig. 5.
 
 Outputs are the cached PNGs in ``RUN/images/``; each thumbnail links to its full-size file
-(relative link: keep the page in the run directory). The ``input`` method caches nothing,
-so the input is read again through its dataset plugin, with ``$LLEBENCH_DATA`` as the data
-root, and used only if the dataset's settings equal those in the manifest (same files);
-otherwise its tile says why it is missing.
+(relative link: keep the page in the run directory). The images shown are two per dataset
+spread over its ids, or those chosen with ``llebench report RUN --figure-images ID,...``
+(every dataset that has one of them; a method without that output gets a tile saying
+so). The ``input`` method caches nothing, so the input is read again through its dataset
+plugin, with ``$LLEBENCH_DATA`` as the data root, and used only if the dataset's settings
+equal those in the manifest (same files); otherwise its tile says why it is missing.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
+
 import numpy as np
 from markupsafe import Markup
 from PIL import Image
 
+from llebench.errors import RunConfigError
 from llebench.images import to_uint8_array
 from llebench.report.figures import crop, data_uri, detail_box, histogram_svg, resize_to_width, with_box
 from llebench.store import RunResults, output_image_path
@@ -50,16 +55,34 @@ class FigureSection:
     rows: list[FigureRow] = field(default_factory=list)
 
 
-def figure_sections(run: RunResults) -> list[FigureSection]:
-    """One section per dataset with cached outputs (at most :data:`MAX_DATASETS`)."""
+class WithFigures:
+    """Mixin of a report with the comparison grid; ``figure_images`` (image ids) chooses its
+    images instead of the automatic two per dataset. ``llebench report --figure-images``
+    passes it to every report class whose constructor takes it."""
+
+    def __init__(self, figure_images: Sequence[str] | None = None) -> None:
+        self.figure_images = list(figure_images) if figure_images else None
+
+    def figures(self, run: RunResults) -> list[FigureSection]:
+        return figure_sections(run, self.figure_images)
+
+
+def figure_sections(run: RunResults, chosen: Sequence[str] | None = None) -> list[FigureSection]:
+    """One section per dataset with cached outputs: of the ``chosen`` image ids those in the
+    dataset, else two spread over its ids (then at most :data:`MAX_DATASETS` datasets)."""
     methods = entries(run, "methods")
     inputs = InputReader(run)
+    datasets = list(entries(run, "datasets"))
     sections = []
-    for dataset in list(entries(run, "datasets"))[:MAX_DATASETS]:
+    for dataset in datasets if chosen else datasets[:MAX_DATASETS]:
         cached = [m for m in methods if output_image_path(run.path, m, dataset, "x").parent.is_dir()]
         if not cached:
             continue
-        images = chosen_images(run, dataset, cached)
+        if chosen:
+            present = set(run.scores.loc[run.scores["dataset"] == dataset, "image"])
+            images = [image for image in chosen if image in present]
+        else:
+            images = spread_images(run, dataset, cached)
         if not images:
             continue
         section = FigureSection(dataset)
@@ -69,14 +92,24 @@ def figure_sections(run: RunResults) -> list[FigureSection]:
     return sections
 
 
-def chosen_images(run: RunResults, dataset: str, methods: list[str]) -> list[str]:
+def spread_images(run: RunResults, dataset: str, methods: list[str]) -> list[str]:
     """Images every caching method has an output for, spread evenly over the sorted ids."""
     ids = sorted(run.scores.loc[run.scores["dataset"] == dataset, "image"].unique())
-    ready = [i for i in ids if all(output_image_path(run.path, m, dataset, i).exists() for m in methods)]
+    ready = [i for i in ids if all(cached_output(run, m, dataset, i) is not None for m in methods)]
     if len(ready) <= IMAGES_PER_DATASET:
         return ready
     picks = np.linspace(0, len(ready) - 1, IMAGES_PER_DATASET).round().astype(int)
     return [ready[i] for i in picks]
+
+
+def cached_output(run: RunResults, method: str, dataset: str, image: str) -> Path | None:
+    """The cached output PNG of one image, or None: not cached, or an id that is not a safe
+    relative path (the runner refused it, so it has no output)."""
+    try:
+        path = output_image_path(run.path, method, dataset, image)
+    except RunConfigError:
+        return None
+    return path if path.is_file() else None
 
 
 def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dict], cached: list[str],
@@ -87,7 +120,10 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
     for method in methods:
         if method not in cached:
             continue
-        path = output_image_path(run.path, method, dataset, image)
+        path = cached_output(run, method, dataset, image)
+        if path is None:  # a chosen image this method failed on (or has not reached yet)
+            pictures.append((method, None, "", "no cached output for this image (failed, or not computed)"))
+            continue
         with Image.open(path) as img:  # our own 8-bit RGB PNG
             array = np.asarray(img.convert("RGB"))
         pictures.append((method, array, path.relative_to(run.path).as_posix(), ""))

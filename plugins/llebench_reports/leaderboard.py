@@ -9,8 +9,8 @@ from llebench.report.html import render_page
 from llebench.report.tables import AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, rank_values
 from llebench.store import RunResults
 
-from llebench_reports.figures import figure_sections
-from llebench_reports.runinfo import manifest_order, metric_directions, settings_notes, untrained_methods
+from llebench_reports.figures import WithFigures
+from llebench_reports.runinfo import manifest_order, metric_directions, metric_settings, untrained_methods
 
 MEAN_RANK = "Rank"
 TITLE = "Leaderboard"
@@ -62,10 +62,11 @@ def leaderboard(run: RunResults) -> Table:
     table.rows = [(label + (" (untrained checkpoint)" if label in untrained else ""), cells)
                   for label, cells in table.rows]
     table.notes += efficiency_notes(run)
+    table.settings = metric_settings(run)
     return table
 
 
-class Leaderboard(Report):
+class Leaderboard(WithFigures, Report):
     name = "leaderboard"
     description = "every metric; rows = methods; a column group per dataset plus their average; mean rank; figures"
 
@@ -74,9 +75,7 @@ class Leaderboard(Report):
 
     def render(self, run: RunResults) -> str:
         return render_page(f"llebench results: {run.path.name}", [(TITLE, leaderboard(run))], run.manifest,
-                           figures=figure_sections(run), exports=["report.csv", "report.md", "report.tex"])
+                           figures=self.figures(run), exports=["report.csv", "report.md", "report.tex"])
 
     def exports(self, run: RunResults) -> dict[str, str]:
-        table = leaderboard(run)
-        table.notes += settings_notes(run)
-        return table_exports(table, f"{TITLE}: {run.path.name}")
+        return table_exports(leaderboard(run), f"{TITLE}: {run.path.name}")

@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from llebench.report.tables import AVERAGE, MEASURED, REFERENCE, Cell, Column, Table, rank_columns, rank_rows
+from llebench.report.tables import (
+    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, Cell, Column, Table, rank_columns, rank_rows,
+)
 from llebench.store import RunResults
 
 from llebench_reports.published import Published, published
@@ -42,6 +44,7 @@ class Stat:
     value: float | None
     count: int
     failed: int
+    mark: str = ""  # a footnote mark its layout's ``marks`` explain (e.g. a fallback aggregation)
 
 
 #: (run, metric label, method label, dataset label, that slice of the scores) -> Stat
@@ -72,6 +75,8 @@ class PaperLayout:
     notes: list[str] = field(default_factory=list)
     #: the run must measure at least one of these paper rows to fill the table (empty: any)
     needs_rows: tuple[str, ...] = ()
+    #: ``{mark: explanation}`` of the marks its aggregation puts on cells (see :attr:`Stat.mark`)
+    marks: dict[str, str] = field(default_factory=dict)
 
     # -- what the run holds ---------------------------------------------------------------
 
@@ -152,8 +157,13 @@ class PaperLayout:
             add(shown, MEASURED, self._measured_cells(label, None, measured, paper), group)
             group += 1
         rank_columns(table)
-        table.notes = list(self.notes)
+        table.notes = self.notes_for(table)
         return table
+
+    def notes_for(self, table: Table) -> list[str]:
+        """The layout's notes, plus the explanation of each mark some cell carries."""
+        used = "".join(cell.marks for _, cells in table.rows for cell in cells)
+        return [*self.notes, *(f"{mark} {text}" for mark, text in self.marks.items() if mark in used)]
 
     def _published(self, key: str | None, spec: ColumnSpec, paper: Published) -> float | None:
         return None if key is None else paper.value(self.table, key, spec.dataset, spec.metric)
@@ -181,10 +191,12 @@ class PaperLayout:
     def stat_cell(self, stat: Stat | None) -> Cell:
         if stat is None:
             return Cell("–")
-        note = f"{stat.failed} of {stat.failed + stat.count} images failed" if stat.failed else ""
+        notes = [f"{stat.failed} of {stat.failed + stat.count} images failed"] if stat.failed else []
+        notes += [self.marks[stat.mark]] if stat.mark else []
+        marks = (FAILED_MARK if stat.failed else "") + stat.mark
         if stat.value is None:
-            return Cell("failed", note=note)
-        return Cell(f"{stat.value:.{self.measured_digits}f}", stat.value, note=note)
+            return Cell("failed", note="; ".join(notes), marks=marks)
+        return Cell(f"{stat.value:.{self.measured_digits}f}", stat.value, note="; ".join(notes), marks=marks)
 
     def _paper_cells(self, key: str, paper: Published) -> list[Cell]:
         cells = []
@@ -235,7 +247,7 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
         table.row_groups += [index, index]
         row_directions += [directions[index], directions[index]]
     rank_rows(table, row_directions)
-    table.notes = list(layout.notes)
+    table.notes = layout.notes_for(table)
     return table
 
 

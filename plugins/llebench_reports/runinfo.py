@@ -6,7 +6,6 @@ manifest) still works, its labels standing in for names.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from llebench.store import RunResults
@@ -44,14 +43,9 @@ def untrained_methods(run: RunResults) -> set[str]:
             if (entry.get("settings") or {}).get("untrained")}
 
 
-def settings_notes(run: RunResults, metrics: set[str] | None = None) -> list[str]:
-    """One line per metric of the run: how it was computed (written under exported tables)."""
-    notes = []
-    for label, entry in run.manifest.get("metrics", {}).items():
-        if metrics is not None and entry_name(entry, label) not in metrics:
-            continue
-        if "error" in entry:
-            notes.append(f"{label}: not computed: {entry['error']}")
-        else:
-            notes.append(f"{label} settings: {json.dumps(entry.get('settings', {}), sort_keys=True)}")
-    return notes
+def metric_settings(run: RunResults, metrics: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{metric label: manifest entry}`` of the run's metrics (only those whose plugin name
+    is in ``metrics``, when given): what :attr:`llebench.report.tables.Table.settings`
+    writes under a table."""
+    return {label: entry for label, entry in run.manifest.get("metrics", {}).items()
+            if metrics is None or entry_name(entry, label) in metrics}

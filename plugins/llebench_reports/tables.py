@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,12 +14,12 @@ from llebench.report.html import render_page
 from llebench.report.tables import Table
 from llebench.store import RunResults
 
-from llebench_reports.figures import figure_sections
+from llebench_reports.figures import FigureSection, WithFigures
 from llebench_reports.paper_tables import (
     ColumnSpec, PaperLayout, Stat, average_columns, mean_of_images, methods_as_columns,
 )
 from llebench_reports.published import PUBLISHED_SOURCE
-from llebench_reports.runinfo import settings_notes
+from llebench_reports.runinfo import metric_settings
 from llebench_segmentation.confusion import CONFUSION_KEY, mean_iou
 
 NO_REFERENCE_DATASETS = [("dicm", "DICM"), ("lime", "LIME"), ("mef", "MEF"), ("vv", "VV"), ("npe", "NPE")]
@@ -40,17 +41,25 @@ def cityscapes_key(label: str, entry: dict[str, Any]) -> str | None:
     return f"{settings['cities'][0]}@{float(settings['gamma']):g}"
 
 
+#: marks a Table 4 cell that is a mean of per-image mIoUs (see PER_IMAGE_NOTE)
+PER_IMAGE_MARK = "*"
+PER_IMAGE_NOTE = ("mean of the per-image mIoU values, not the mIoU of the summed confusion matrices: "
+                  "some images of this method and dataset have no saved confusion matrix "
+                  "(RUN/details/miou/METHOD/DATASET/IMAGE.npz, key 'confusion'), so it is not comparable "
+                  "with the paper's numbers.")
+
+
 def accumulated_miou(run: RunResults, metric: str, method: str, dataset: str, rows: pd.DataFrame) -> Stat:
     """mIoU (percent) of the confusion matrix summed over the images (as the paper's and
-    VainF's evaluation does), not the mean of per-image values. Falls back to the mean of
-    per-image values (and says so) when the metric kept no confusion matrices."""
+    VainF's evaluation does), not the mean of per-image values. When some image's confusion
+    matrix was not kept, the mean of per-image values, marked :data:`PER_IMAGE_MARK`."""
     ok = rows[rows["status"] == "ok"]
     failed = int((rows["status"] != "ok").sum())
     total = None
     for image in ok["image"]:
         details = run.details(metric, method, dataset, image)
         if details is None or CONFUSION_KEY not in details:
-            return mean_of_images(run, metric, method, dataset, rows)
+            return replace(mean_of_images(run, metric, method, dataset, rows), mark=PER_IMAGE_MARK)
         total = details[CONFUSION_KEY].astype(np.int64) + (0 if total is None else total)
     return Stat(None if total is None else 100.0 * mean_iou(total), len(ok), failed)
 
@@ -92,59 +101,65 @@ TABLE4 = PaperLayout(
     aggregate=accumulated_miou,
     notes=["mIoU over the 19 Cityscapes classes from the confusion matrix summed over every image of the city "
            "(label 255 ignored); DeepLabV3+ MobileNetV2 on the enhanced image.", PAPER_NOTE],
+    marks={PER_IMAGE_MARK: PER_IMAGE_NOTE},
 )
 
 
 class PaperTableReport(Report):
-    """A page with one paper table, its settings, figures and provenance."""
+    """A page with one paper table, its notes and metric settings, figures and provenance."""
 
     layout: ClassVar[PaperLayout]
-    figures: ClassVar[bool] = True
 
     def table(self, run: RunResults) -> Table:
+        table = self.build(run)
+        table.settings = metric_settings(run, {c.metric for c in self.layout.columns})
+        return table
+
+    def build(self, run: RunResults) -> Table:
         return self.layout.build(run)
+
+    def figures(self, run: RunResults) -> list[FigureSection]:
+        """No figures by default; :class:`WithFigures` layouts show the comparison grid."""
+        return []
 
     def can_render(self, run: RunResults) -> bool:
         return self.layout.can_render(run)
 
     def render(self, run: RunResults) -> str:
-        table = self.table(run)
-        sections = figure_sections(run) if self.figures else []
-        return render_page(f"{self.layout.title} — {run.path.name}", [(self.layout.title, table)], run.manifest,
-                           figures=sections, exports=self.export_names(run))
+        return render_page(f"{self.layout.title} — {run.path.name}", [(self.layout.title, self.table(run))],
+                           run.manifest, figures=self.figures(run), exports=self.export_names(run))
 
     def exports(self, run: RunResults) -> dict[str, str]:
-        table = self.table(run)
-        table.notes += settings_notes(run, {c.metric for c in self.layout.columns})
-        return table_exports(table, self.layout.title)
+        return table_exports(self.table(run), self.layout.title)
 
     def export_names(self, run: RunResults) -> list[str]:
         return [f"report_{self.name}{suffix}" for suffix in (".csv", ".md", ".tex")]
 
 
-class Table1(PaperTableReport):
+class Table1(WithFigures, PaperTableReport):
     name = "table1"
     description = "SCL-LLE Table 1: NIQE, UNIQUE, user study on DICM/LIME/MEF/VV/NPE with the published rows"
     layout = TABLE1
 
 
-class Table2(PaperTableReport):
+class Table2(WithFigures, PaperTableReport):
     name = "table2"
     description = "SCL-LLE Table 2: PSNR and SSIM on SICE Part 2, methods as columns, with the published row"
     layout = TABLE2
 
-    def table(self, run: RunResults) -> Table:
+    def build(self, run: RunResults) -> Table:
         return methods_as_columns(self.layout, run)
 
 
-class Table3(PaperTableReport):
+class Table3(WithFigures, PaperTableReport):
     name = "table3"
     description = "SCL-LLE Table 3: ablation variants, NIQE and UNIQUE, with the published rows"
     layout = TABLE3
 
 
 class Table4(PaperTableReport):
+    """No figures: its inputs are darkened Cityscapes frames, and the point is the mIoU."""
+
     name = "table4"
     description = "SCL-LLE Table 4: Cityscapes mIoU per city and darkening gamma, with the published rows"
     layout = TABLE4
-    figures = False

@@ -44,7 +44,7 @@ class SSLLTrainer(Trainer):
     enhancer = "ssll"
     default_data: ClassVar[dict[str, Any]] = {
         "paired_low": "",          # folder of low-light images ...
-        "paired_high": "",         # ... and of their references (matched by file stem)
+        "paired_high": "",         # ... and of their references (matched as lolv2_real does: stem, minus low/normal)
         "paired_synthetic": "",    # or: folder of photos, well-exposed ones darkened on the fly
         "synthetic_split": "train",
         "unpaired": [],            # folders of unpaired low-light images (stage 2)
