@@ -6,7 +6,7 @@ finite-loss check, zero_grad, backward, gradient clipping, optimizer, GradScaler
 scheduler and EMA updates), built from the shipped recipe (``configs/train/*.toml``) and
 run under the engine's ``reproducibility()`` settings, exactly as ``llebench train`` does,
 with the engine's defaults: on CPU, deterministic kernels, NCHW, and freed memory kept for
-the next step (``llebench/training/cpu_memory.py``). Left out of both sides: data loading,
+the next step (``llebench/cpu_memory.py``). Left out of both sides: data loading,
 logging every ``log_every`` iterations, checkpoints.
 
 The reference is the loop of the official scripts (Zero-DCE ``lowlight_train.py``, SCL-LLE

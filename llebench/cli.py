@@ -102,7 +102,8 @@ def set_folder_reference(specs: list[ComponentSpec], ref: str) -> None:
 
 def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
     config = load_config(args.config)
-    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers", "metric_batch"}
+    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers", "metric_batch",
+             "reuse_cpu_memory"}
     extra = set(config) - known
     if extra:
         raise RunConfigError(f"unknown keys in {args.config}: {', '.join(sorted(extra))}")
@@ -139,6 +140,7 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
         data_root=resolve_data_root(args.data_root or config.get("data_root")),
         workers=args.workers if args.workers is not None else config.get("workers"),
         metric_batch=args.metric_batch if args.metric_batch is not None else config.get("metric_batch"),
+        reuse_cpu_memory=not args.no_memory_reuse and bool(config.get("reuse_cpu_memory", True)),
     )
 
 
@@ -238,6 +240,8 @@ def make_parser() -> argparse.ArgumentParser:
                      help="processes for expensive CPU metrics such as NIQE (default: automatic; 0 = none)")
     run.add_argument("--metric-batch", type=int, metavar="N",
                      help="outputs of one size per batched metric call (default: 8 on CUDA, 1 on the CPU)")
+    run.add_argument("--no-memory-reuse", action="store_true",
+                     help="on CPU, return freed memory to the system (slower; see llebench/cpu_memory.py)")
     run.add_argument("--data-root", help="root of the datasets (default: $LLEBENCH_DATA)")
     run.add_argument("--ref", metavar="REFPATH",
                      help="reference folder for the folder:PATH dataset: pairs each input with REFPATH/<same stem>.*")

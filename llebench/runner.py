@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from llebench import provenance
 from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
 from llebench.components import ComponentSpec, build_component, one_line
+from llebench.cpu_memory import keep_freed_memory
 from llebench.errors import EnhancementError, OutputNotWritable, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
@@ -44,6 +45,8 @@ class RunPlan:
     workers: int | None = None
     #: outputs per batched metric call; None = automatic (see llebench.scoring.Scorer.choose_batch_size)
     metric_batch: int | None = None
+    #: on CPU, keep freed memory in the process for the next image (llebench.cpu_memory)
+    reuse_cpu_memory: bool = True
 
 
 @dataclass
@@ -164,13 +167,15 @@ class Runner:
             "metrics": {k: metric_entry(k, v) for k, v in metrics.items()},
             "plugins": {name: info.version for name, info in self.plugins.plugins.items()},
             "invocations": [{"started": provenance.now(), "limit": self.plan.limit, "metric_batch": self.metric_batch,
-                             **env}],
+                             "reuse_cpu_memory": self.plan.reuse_cpu_memory, **env}],
             **env,
         }
 
     # -- execution -------------------------------------------------------------------------
 
     def run(self) -> RunSummary:
+        if self.plan.reuse_cpu_memory and self.plan.device == "cpu":
+            keep_freed_memory()
         methods, datasets, metrics = self._build_all()
         self.store.merge_manifest(self._manifest_update(methods, datasets, metrics))
         for label, obj in {**methods, **metrics}.items():
@@ -196,7 +201,8 @@ class Runner:
         expensive = sum(len(ids) * len(methods) * sum(getattr(m, "expensive", False) for m in applicable[label].values())
                         for label, _, ids in work)
         workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
-        self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch)
+        self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch,
+                             reuse_memory=self.plan.reuse_cpu_memory)
         # results wait in submission order: room for the workers' queue and a full batch per method
         self._keep = 2 * max(1, self.scorer.pool_size) + (self.metric_batch - 1) * len(methods)
         try:

@@ -74,3 +74,25 @@ def test_malicious_pickle_is_refused(tmp_path):
         pickle.dump({"model": Evil()}, fh)
     with pytest.raises(LLEBenchError, match="weights-only"):
         load_dcenet_state(path)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_variant_is_close_to_fp32_and_warns_where_it_is_emulated(shared_weights, native, monkeypatch):
+    import warnings
+
+    import llebench_dcenet.enhancers as enhancers
+
+    monkeypatch.setattr(enhancers, "native_cpu_support", lambda precision: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        half = ZeroDCE(weights=shared_weights / "zero_dce_epoch99.pth", precision="bf16")
+    assert [str(w.message) for w in caught if "no native bf16" in str(w.message)] == ([] if native else
+                                                                                      [str(caught[0].message)])
+    full = ZeroDCE(weights=shared_weights / "zero_dce_epoch99.pth")
+    assert half.variant == "bf16" and full.variant == ""
+    image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0)) * 0.3
+    with torch.inference_mode():
+        a, b = full.enhance(image), half.enhance(image)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    mse = float(((a - b) ** 2).mean())
+    assert 0 < mse and 10 * torch.log10(torch.tensor(1 / mse)) >= 45

@@ -132,3 +132,17 @@ def test_image_ids_cannot_escape_the_results_directory(plugin_set, tmp_path):
     with pytest.raises(RunConfigError):
         store.image_path("m", "d", "../../etc/passwd")
     assert store.image_path("m", "folder:/x/y", "sub/a.jpg").is_relative_to(tmp_path / "run" / "images")
+
+
+def test_cpu_runs_keep_freed_memory_unless_told_not_to(plugin_set, tmp_path, monkeypatch):
+    import json
+
+    import llebench.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "keep_freed_memory", lambda: calls.append(1) or True)
+    for index, reuse in enumerate((True, False)):
+        out = tmp_path / f"run{index}"
+        assert Runner(plugin_set, plan(out, reuse_cpu_memory=reuse), progress=False).run().computed > 0
+        assert json.loads((out / "manifest.json").read_text())["invocations"][-1]["reuse_cpu_memory"] is reuse
+    assert calls == [1]

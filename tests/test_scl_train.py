@@ -7,6 +7,7 @@ quality of pretrained weights.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -401,3 +402,39 @@ def test_shared_sice_part1_brightness_split(shared_data):
     """The documented split of the flat ../shared SICE_part1 gives all three pools."""
     pools = load_contrast_pools(shared_data / "SICE_part1")
     assert (len(pools.under), len(pools.positives), len(pools.over)) == (688, 413, 297)
+
+
+def _killed_then_resumed(trainer_cls, config, out: Path, kill_at: int, **train_kwargs):
+    """train() interrupted before 0-based iteration ``kill_at``, then ``--resume``: the resumed result."""
+    original = trainer_cls.training_step
+
+    def killed(self, model, batch):
+        if self.context.iteration == kill_at:
+            raise KeyboardInterrupt
+        return original(self, model, batch)
+
+    trainer_cls.training_step = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(trainer_cls, config, out, **train_kwargs)
+    finally:
+        trainer_cls.training_step = original
+    return train(trainer_cls, config, out, resume=True, **train_kwargs)
+
+
+@pytest.mark.slow
+def test_resume_is_bit_identical_with_random_crops_and_negatives(data_root, tmp_path):
+    """Crops, flips, darkening and the positives/negatives re-drawn each iteration all continue exactly."""
+    config = tiny_config()
+    config.train["checkpoint_every"] = 3
+    straight = train(SCLLLETrainer, config, tmp_path / "straight", data_root=data_root)
+    resumed = _killed_then_resumed(SCLLLETrainer, config, tmp_path / "resumed", kill_at=4, data_root=data_root)
+    a = torch.load(straight.model, map_location="cpu", weights_only=True)["model"]
+    b = torch.load(resumed.model, map_location="cpu", weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert log_rows(tmp_path / "straight") == log_rows(tmp_path / "resumed")
+
+
+def log_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "train_log.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]

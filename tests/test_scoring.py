@@ -62,9 +62,12 @@ def test_pooled_and_inline_scores_agree(plugin_dir, tmp_path):
     assert (pooled[pooled.metric == "seconds"].status == "ok").all()  # efficiency stays in-process
 
 
-def test_worker_choice():
-    assert Scorer.choose_workers(None, "cpu", True, 100) >= 1
+def test_worker_choice(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert Scorer.choose_workers(None, "cpu", True, 100) == 4
     assert Scorer.choose_workers(None, "cpu", True, 2) == 0  # not worth a worker's start-up
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Scorer.choose_workers(None, "cpu", True, 100) == 0  # a worker would only compete with the enhancer
     assert Scorer.choose_workers(None, "cuda", True, 100) == 0
     assert Scorer.choose_workers(3, "cpu", False, 100) == 0  # in-process plugins cannot be re-loaded
     assert Scorer.choose_workers(2, "cpu", True, 0) == 2

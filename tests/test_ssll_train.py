@@ -203,3 +203,32 @@ def test_cli_train_then_llebench_run_with_its_model(tmp_path, capsys):
     assert len(scores) == 4 and {r["status"] for r in scores} == {"ok"} and {r["method"] for r in scores} == {"ssll"}
     assert scores[0]["weights"].startswith("model.pt")
 
+
+
+def test_stage2_resume_is_bit_identical_with_ema_cosine_and_cutmix(trained, tmp_path, monkeypatch):
+    """Teacher (EMA), learning-rate schedule, CutMix boxes and crops all continue exactly after a kill."""
+    config = TrainConfig.from_dict(raw_config(trained["root"], "semi", str(trained["stage1"] / "model.pt"),
+                                              iterations=5), SSLLTrainer)
+    straight = train(SSLLTrainer, config, tmp_path / "straight")
+    original = SSLLTrainer.training_step
+
+    def killed(self, model, batch):
+        if self.context.iteration == 3:  # checkpoints at iterations 2 and 4: resume from 2
+            raise KeyboardInterrupt
+        return original(self, model, batch)
+
+    monkeypatch.setattr(SSLLTrainer, "training_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(SSLLTrainer, config, tmp_path / "resumed")
+    monkeypatch.setattr(SSLLTrainer, "training_step", original)
+    resumed = train(SSLLTrainer, config, tmp_path / "resumed", resume=True)
+    a = torch.load(straight.checkpoint, map_location="cpu", weights_only=True)
+    b = torch.load(resumed.checkpoint, map_location="cpu", weights_only=True)
+    for part in ("network", "ema"):
+        x, y = a["state"][part], b["state"][part]
+        x, y = (x.get("module", x), y.get("module", y))
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), part
+    assert a["state"]["scheduler"] == b["state"]["scheduler"]
+    strip = [[{k: v for k, v in r.items() if k != "seconds"} for r in rows(tmp_path / run / "train_log.csv")]
+             for run in ("straight", "resumed")]
+    assert strip[0] == strip[1]

@@ -297,7 +297,7 @@ def test_cpu_runs_keep_freed_memory_unless_told_not_to(images, tmp_path, monkeyp
     import sys
 
     import llebench.training.engine as engine
-    from llebench.training.cpu_memory import keep_freed_memory
+    from llebench.cpu_memory import keep_freed_memory
 
     if sys.platform == "linux":
         import platform

@@ -30,7 +30,7 @@ from llebench.training import distributed
 from llebench.training.api import StepOutput, TrainContext, Trainer
 from llebench.training.checkpoint import CheckpointDir, atomic_torch_save
 from llebench.training.config import TrainConfig
-from llebench.training.cpu_memory import keep_freed_memory
+from llebench.cpu_memory import keep_freed_memory
 from llebench.training.data import GlobalBatchSampler, KeyedDataset
 from llebench.training.ema import EMA
 from llebench.training.logs import TrainLogger
@@ -86,7 +86,7 @@ def train(
 @contextlib.contextmanager
 def reproducibility(config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Deterministic kernels and the thread count for the duration of the run, restored afterwards;
-    on CPU, freed memory kept for reuse (:mod:`llebench.training.cpu_memory`, process-wide).
+    on CPU, freed memory kept for reuse (:mod:`llebench.cpu_memory`, process-wide).
 
     Results are bit-reproducible (and resume is exact) for the same device and the same
     number of CPU threads: a different thread count changes the order of float sums.

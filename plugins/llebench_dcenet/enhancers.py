@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +31,15 @@ SCL_LLE_WEIGHTS = WeightsFile(
 
 #: precision option -> autocast dtype (None: plain float32)
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+def native_cpu_support(precision: str) -> bool:
+    """Whether oneDNN computes ``precision`` natively on this CPU (else it emulates it, slower than fp32)."""
+    if precision == "bf16":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "fp16":
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    return True
+
 
 #: keys under which training checkpoints keep the network's state_dict
 STATE_DICT_KEYS = ("model", "state_dict", "model_state", "params")
@@ -90,6 +100,11 @@ class DCENetEnhancer(Enhancer):
         if precision not in PRECISIONS:
             raise LLEBenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
+        if self.device.type == "cpu" and precision != "fp32" and not native_cpu_support(precision):
+            warnings.warn(f"{self.name}: this CPU has no native {precision} (oneDNN: emulated; torch CPU capability "
+                          f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is slower than fp32 "
+                          "here: it only shows the numerics. It is fast on CUDA and on CPUs with AVX512-BF16/AMX.",
+                          stacklevel=2)
         self.weights_path = resolve(self.official_weights, weights)
         state, meta = load_dcenet_state(self.weights_path)
         self.untrained = bool(meta.get("untrained", False))

@@ -1,18 +1,20 @@
-"""Keep freed memory in the process on CPU, so training steps stop paying for page faults.
+"""Keep freed memory in the process on CPU, so tensors stop paying for page faults.
 
-Why: PyTorch's CPU tensors come from glibc's ``malloc``. Every activation and gradient of
-a training step is a fresh multi-megabyte block, and by default glibc serves such blocks
-with ``mmap`` and returns them with ``munmap`` (or trims the heap top), so each step maps,
-zero-fills and faults in the same hundreds of megabytes again. Disabling ``mmap`` for
-``malloc`` (``M_MMAP_MAX = 0``) and raising the trim threshold keeps the freed blocks in
-the heap for the next step, like the caching allocator PyTorch uses on CUDA. On the
-2-core development machine this makes a Zero-DCE step 25-45% faster
-(``bench/train_step.py``); results do not change.
+Why: PyTorch's CPU tensors come from glibc's ``malloc``. Every activation of a forward
+pass (and every gradient of a training step) is a fresh multi-megabyte block, and by
+default glibc serves such blocks with ``mmap`` and returns them with ``munmap`` (or trims
+the heap top), so each image or step maps, zero-fills and faults in the same hundreds of
+megabytes again. Disabling ``mmap`` for ``malloc`` (``M_MMAP_MAX = 0``) and raising the
+trim threshold keeps the freed blocks in the heap for the next use, like the caching
+allocator PyTorch uses on CUDA. On the 2-core development machine this makes a DCE-Net
+forward on a DICM image 40% faster and a Zero-DCE training step 25-45% faster
+(``bench/throughput.py``, ``bench/train_step.py``); results do not change.
 
 The setting is process-wide and lasts until the process exits: memory freed after the
 peak stays with the process (as with any caching allocator). It applies to glibc only;
-elsewhere (macOS, musl, Windows) it does nothing. ``train.reuse_cpu_memory = false``
-turns it off.
+elsewhere (macOS, musl, Windows) it does nothing. ``llebench run`` and ``llebench train``
+apply it on CPU; ``--no-memory-reuse`` (run) and ``train.reuse_cpu_memory = false`` turn
+it off.
 """
 
 from __future__ import annotations
