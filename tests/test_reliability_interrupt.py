@@ -104,6 +104,7 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
     assert outputs(out) == outputs(reference), f"seed {seed}"
 
 
+TRAIN_ITERATIONS = 150
 TRAIN_CONFIG = """
 [train]
 iterations = {iterations}
@@ -141,7 +142,8 @@ def test_training_killed_between_checkpoints_resumes_from_the_last_complete_one(
     for index in range(6):
         Image.new("RGB", (32, 32), (10 + 7 * index, 20, 30 + 5 * index)).save(images / f"{index}.png")
     config = tmp_path / "train.toml"
-    config.write_text(TRAIN_CONFIG.format(iterations=12, root=images))
+    # enough iterations that a kill up to 0.5 s after the first checkpoint lands mid-run
+    config.write_text(TRAIN_CONFIG.format(iterations=TRAIN_ITERATIONS, root=images))
 
     straight = tmp_path / "straight"
     subprocess.run(train_command(config, straight), check=True, capture_output=True)
@@ -160,7 +162,7 @@ def test_training_killed_between_checkpoints_resumes_from_the_last_complete_one(
     done = sorted(p.name for p in (out / "checkpoints").glob("iter_*.pt"))
 
     resumed = subprocess.run(train_command(config, out, "--resume"), check=True, capture_output=True, text=True)
-    assert "trained zero_dce to iteration 12" in resumed.stdout, f"seed {seed}: {resumed.stdout}{resumed.stderr}"
+    assert f"trained zero_dce to iteration {TRAIN_ITERATIONS}" in resumed.stdout, f"seed {seed}: {resumed.stdout}{resumed.stderr}"
     a = torch.load(straight / "model.pt", weights_only=True)["model"]
     b = torch.load(out / "model.pt", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"seed {seed}, killed after {done}"
