@@ -4,7 +4,7 @@ Ours is ``llebench.training.engine.TrainStep``, the object ``train()`` calls onc
 iteration (batch to the device, the trainer's ``training_step`` under autocast, the
 finite-loss check, zero_grad, backward, gradient clipping, optimizer, GradScaler,
 scheduler and EMA updates), built from the shipped recipe (``configs/train/*.toml``) and
-run under the engine's ``reproducibility()`` settings, exactly as ``llebench train`` does,
+run under the engine's ``runtime_settings()``, exactly as ``llebench train`` does,
 with the engine's defaults: on CPU, deterministic kernels, NCHW, and freed memory kept for
 the next step (``llebench/cpu_memory.py``). Left out of both sides: data loading,
 logging every ``log_every`` iterations, checkpoints.
@@ -63,7 +63,7 @@ from llebench.images import read_image
 from llebench.training import TrainConfig
 from llebench.training.engine import (
     TrainStep,
-    reproducibility,
+    runtime_settings,
     seed_everything,
     train_context,
 )
@@ -227,7 +227,7 @@ def side(connection: Any, key: str, which: str, count: int, size: int) -> None:
         ours, config = build(case, Path(out))
         with contextlib.ExitStack() as stack:
             if which == "ours":
-                stack.enter_context(reproducibility(config, CPU))  # as train() does, for the whole run
+                stack.enter_context(runtime_settings(config, CPU))  # as train() does, for the whole run
                 counter = iter(range(10**9))
 
                 def step() -> torch.Tensor:

@@ -162,7 +162,8 @@ def figure_images(run: RunResults, text: str | None) -> list[str] | None:
     ids = split_names(text)
     if ids is None:
         return None
-    unknown = [image for image in ids if not (run.scores["image"] == image).any()]
+    known = set(run.scores["image"])
+    unknown = [image for image in ids if image not in known]
     if unknown or not ids:
         raise RunConfigError(f"--figure-images: {', '.join(unknown) or 'no image id given'}: not an image id "
                              f"in {run.path / 'scores.csv'}")

@@ -64,10 +64,6 @@ def to_score(label: str, result: float | MetricValue, seconds: float) -> Score:
     return Score(label, value, seconds, arrays=arrays)
 
 
-def failed_score(label: str, exc: Exception, sample: Sample, seconds: float) -> Score:
-    return Score(label, None, seconds, f"{one_line(exc)} [{sample.meta.get('path', sample.id)}]")
-
-
 def compute_scores(metrics: dict[str, Metric], output: torch.Tensor, sample: Sample,
                    record: EnhanceRecord) -> list[Score]:
     scores = []
@@ -76,7 +72,8 @@ def compute_scores(metrics: dict[str, Metric], output: torch.Tensor, sample: Sam
         try:
             scores.append(to_score(label, metric.compute(output, sample, record), time.perf_counter() - start))
         except Exception as exc:
-            scores.append(failed_score(label, exc, sample, time.perf_counter() - start))
+            where = sample.meta.get("path", sample.id)
+            scores.append(Score(label, None, time.perf_counter() - start, f"{one_line(exc)} [{where}]"))
     return scores
 
 

@@ -307,6 +307,6 @@ def test_cpu_runs_keep_freed_memory_unless_told_not_to(images, tmp_path, monkeyp
     calls = []
     monkeypatch.setattr(engine, "keep_freed_memory", lambda: calls.append(1) or True)
     for reuse in (True, False):
-        with engine.reproducibility(config(images, reuse_cpu_memory=reuse), torch.device("cpu")):
+        with engine.runtime_settings(config(images, reuse_cpu_memory=reuse), torch.device("cpu")):
             pass
     assert calls == [1]

@@ -77,14 +77,14 @@ def train(
     """
     info, device = distributed.setup(str(config.train["device"]))
     try:
-        with reproducibility(config, device):
+        with runtime_settings(config, device):
             return _Run(trainer_cls, config, Path(out), resume, plugins, data_root, info, device).execute()
     finally:
         distributed.teardown(info)
 
 
 @contextlib.contextmanager
-def reproducibility(config: TrainConfig, device: torch.device) -> Iterator[None]:
+def runtime_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Deterministic kernels and the thread count for the duration of the run, restored afterwards;
     on CPU, freed memory kept for reuse (:mod:`llebench.cpu_memory`, process-wide).
 

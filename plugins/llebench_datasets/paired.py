@@ -51,7 +51,8 @@ class PairedDataset(DiskDataset):
         """:meth:`find_pairs`, computed once: ids() and load() share it."""
         return self.find_pairs()
 
-    def pair_key(self, file_name: str) -> str:
+    @staticmethod
+    def pair_key(file_name: str) -> str:
         """What an input and its reference have in common: the file stem by default."""
         return Path(file_name).stem
 
@@ -158,7 +159,8 @@ class LOLv2Real(SplitDataset):
     source = ("Yang et al., TIP 2021 (https://github.com/flyywh/SGM-Low-Light); mirror in "
               "https://github.com/caiyuanhao1998/Retinexformer#2-prepare-dataset")
 
-    def pair_key(self, file_name: str) -> str:
+    @staticmethod
+    def pair_key(file_name: str) -> str:
         """The published files are ``low00690.png`` / ``normal00690.png``: drop the prefix."""
         stem = Path(file_name).stem
         for prefix in ("normal", "low"):

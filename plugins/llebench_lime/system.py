@@ -2,7 +2,8 @@
 
 D_h, D_v are forward differences with a Neumann boundary, so the matrix is a 5-point
 stencil: pixel (i, j) couples to (i, j+1) with weight ``w_h[i, j]`` and to (i+1, j) with
-``w_v[i, j]``. Unknowns are in row-major pixel order. Built with whole-array numpy.
+``w_v[i, j]``. Unknowns are in row-major pixel order. The matrix is the sparse form of
+:class:`llebench_lime.hierarchy.GridOperator`, the operator the PCG solver applies.
 """
 
 from __future__ import annotations
@@ -10,22 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from llebench_lime.hierarchy import GridOperator
 
-def lime_matrix(w_h: np.ndarray, w_v: np.ndarray) -> sp.csr_matrix:
+
+def lime_matrix(w_h: np.ndarray, w_v: np.ndarray) -> sp.csc_matrix:
     """The sparse SPD matrix ``I + D_h^T diag(w_h) D_h + D_v^T diag(w_v) D_v`` for HxW weights."""
-    height, width = w_h.shape
-    n = height * width
-    index = np.arange(n).reshape(height, width)
-    edge_h = w_h[:, :-1]
-    edge_v = w_v[:-1, :]
-    diagonal = np.ones((height, width))
-    diagonal[:, :-1] += edge_h
-    diagonal[:, 1:] += edge_h
-    diagonal[:-1, :] += edge_v
-    diagonal[1:, :] += edge_v
-    rows = np.concatenate([index[:, :-1].ravel(), index[:, 1:].ravel(),
-                           index[:-1, :].ravel(), index[1:, :].ravel(), index.ravel()])
-    cols = np.concatenate([index[:, 1:].ravel(), index[:, :-1].ravel(),
-                           index[1:, :].ravel(), index[:-1, :].ravel(), index.ravel()])
-    values = np.concatenate([-edge_h.ravel(), -edge_h.ravel(), -edge_v.ravel(), -edge_v.ravel(), diagonal.ravel()])
-    return sp.csr_matrix((values, (rows, cols)), shape=(n, n))
+    return GridOperator.lime(w_h, w_v).to_sparse()

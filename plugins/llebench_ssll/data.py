@@ -54,7 +54,7 @@ def pair_key(path: Path) -> str:
     LOL-v2 Synthetic) keep their stem. Reused rather than copied, so training and the
     ``lolv2_real`` benchmark dataset cannot disagree about which files form a pair.
     """
-    return LOLv2Real().pair_key(path.name)
+    return LOLv2Real.pair_key(path.name)
 
 
 def match_pairs(low_dir: Path, high_dir: Path) -> tuple[list[Path], list[Path]]:
