@@ -33,7 +33,8 @@ from PIL import Image
 from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.images import quantize, read_image
 from llebench.plugins import load_plugins
-from llebench.runner import ComponentSpec, Runner, RunPlan
+from llebench.components import ComponentSpec
+from llebench.runner import Runner, RunPlan
 from llebench_dcenet.dcenet import DCENet
 from llebench_dcenet.enhancers import load_dcenet_state
 

@@ -53,10 +53,10 @@ from llebench_dcenet.losses import (
     illumination_smoothness_loss,
     spatial_consistency_loss,
 )
-from llebench_deeplab import IGNORE_INDEX, NUM_CLASSES
-from llebench_scl_train import losses as scl
-from llebench_scl_train.trainer import SCLLLETrainer
-from llebench_zero_dce_train.trainer import ZeroDCETrainer
+from llebench.sdk.nets import IGNORE_INDEX, NUM_CLASSES
+from llebench_dcenet import scl_losses as scl
+from llebench_dcenet.scl_trainer import SCLLLETrainer
+from llebench_dcenet.zero_dce_trainer import ZeroDCETrainer
 from torch import nn
 
 from llebench.images import read_image

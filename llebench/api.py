@@ -1,10 +1,18 @@
-"""The contracts between the core and every plugin.
+"""The contracts between the core and every plugin (public through :mod:`llebench.sdk`).
 
 The core (runner, store, reports) only ever talks to these classes, so a third-party
 method, dataset or metric is a subclass registered through a hook and nothing more.
 
 Images travel as float32 RGB tensors, NCHW with N = 1, values in [0, 1]. Label maps are
 int64 tensors of shape 1xHxW (255 = ignore).
+
+Every component is built by the core as ``Class(context, **options)`` (datasets and
+``name:ARG`` metrics also get ``arg=``): ``context`` is a :class:`~llebench.context.Context`
+(device, data root, registry); ``options`` are what the user wrote (``-o``, ``--weights``,
+a config table). Unknown options must raise ``TypeError`` so typos are never ignored.
+
+This module imports torch only where a method needs it, so that listing plugins and
+printing help stay fast.
 """
 
 from __future__ import annotations
@@ -12,11 +20,15 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
 
-import torch
-
+from llebench.context import Context
 from llebench.weights import WeightsFile
+
+if TYPE_CHECKING:
+    import torch
+
+    from llebench.results import RunResults
 
 MetricKind = Literal["no-reference", "full-reference", "task", "efficiency"]
 DatasetKind = Literal["no-reference", "paired", "segmentation"]
@@ -40,29 +52,58 @@ class EnhanceRecord:
     seconds: float
     device: str
     #: the method that produced the output (efficiency metrics measure it: params, flops)
-    enhancer: "Enhancer | None" = field(default=None, compare=False, repr=False)
+    enhancer: Enhancer | None = field(default=None, compare=False, repr=False)
+    #: ``(height, width)`` of the input the method enhanced
+    size: tuple[int, int] | None = None
 
 
-class Enhancer(abc.ABC):
-    """A low-light enhancement method.
-
-    Subclasses set ``name`` and implement :meth:`enhance`. Options given by the user
-    (``--weights``, ``-o key=value`` or a config table) arrive as keyword arguments;
-    unknown options must raise ``TypeError`` so typos are not silently ignored.
-    """
+class Component:
+    """What every registered class has: a name users type, a description, pretrained files,
+    and the :class:`~llebench.context.Context` it was built in."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    #: pretrained files this method may need; listed by ``llebench weights list``
+    #: pretrained files this component may need; listed by ``llebench weights list``
     weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
-    #: False for methods whose output is the input itself (nothing worth caching)
-    caches_output: ClassVar[bool] = True
+
+    def __init__(self, context: Context | None = None) -> None:
+        self.context = context if context is not None else Context()
+
+    @property
+    def device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.context.device)
+
+
+class Enhancer(Component, abc.ABC):
+    """A low-light enhancement method ("method" on the command line and in every file).
+
+    Subclasses set ``name`` and implement :meth:`enhance`. The bibliographic attributes
+    (``paper``, ``year``, ``venue``, ``licence``, ``variants``) are shown by
+    ``llebench methods``.
+    """
+
+    #: the identity: a reference row in tables (never ranked), nothing worth caching
+    reference: ClassVar[bool] = False
+    #: accepts ``allow_untrained=True`` (checkpoints trained with random feature networks)
+    accepts_untrained: ClassVar[bool] = False
+    #: accepts ``weights=PATH`` (``--weights``): a checkpoint of the user's own
+    accepts_weights: ClassVar[bool] = False
     #: receptive-field radius (px) when the output can be computed exactly on overlapping
     #: tiles (see llebench.tiling); the runner then retries tiled after out-of-memory
     tile_halo: ClassVar[int | None] = None
+    paper: ClassVar[str] = ""
+    year: ClassVar[int | None] = None
+    venue: ClassVar[str] = ""
+    licence: ClassVar[str] = ""
+    #: named variants (``-o METHOD.variant=NAME``), the default first
+    variants: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = torch.device(device)
+    @property
+    def caches_output(self) -> bool:
+        """Whether the runner keeps the output as a PNG (not for the identity)."""
+        return not self.reference
 
     @property
     def variant(self) -> str:
@@ -84,6 +125,8 @@ class Enhancer(abc.ABC):
         ``ModuleList`` of several); None when it holds none (not a learned method).
         Override it when the network is kept elsewhere.
         """
+        import torch
+
         modules = [value for value in vars(self).values() if isinstance(value, torch.nn.Module)]
         if not modules:
             return None
@@ -94,7 +137,7 @@ class Enhancer(abc.ABC):
         """Map a 1x3xHxW [0,1] tensor to an enhanced 1x3xHxW tensor (clamped by the caller)."""
 
 
-class Dataset(abc.ABC):
+class Dataset(Component, abc.ABC):
     """A set of test samples on disk (or generated).
 
     ``ids()`` must be cheap and raise :class:`llebench.errors.DatasetUnavailable` with
@@ -102,19 +145,25 @@ class Dataset(abc.ABC):
     :class:`llebench.errors.ImageError` (naming the file) when it cannot.
     """
 
-    name: ClassVar[str]
     kind: ClassVar[DatasetKind] = "no-reference"
-    description: ClassVar[str] = ""
     #: how the files must be laid out under the data root (shown in errors and docs)
     layout: ClassVar[str] = ""
     #: where to obtain the data
     source: ClassVar[str] = ""
     #: part of the datasets used when ``--datasets`` is not given
     default: ClassVar[bool] = False
+    #: named ``name:ARG`` (e.g. ``folder:PATH``); the constructor then gets ``arg=ARG``
+    takes_arg: ClassVar[bool] = False
+    #: has a ``ref`` option: a folder of references paired by file stem (``llebench run --ref``)
+    takes_ref: ClassVar[bool] = False
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None) -> None:
-        self.data_root = data_root
+    def __init__(self, context: Context | None = None, arg: str | None = None) -> None:
+        super().__init__(context)
         self.arg = arg
+
+    @property
+    def data_root(self) -> Path | None:
+        return self.context.data_root
 
     @property
     def label(self) -> str:
@@ -141,6 +190,13 @@ class Dataset(abc.ABC):
         """
         return None
 
+    def files(self, sample_id: str) -> list[Path]:
+        """The files one sample is read from (input first), for the run's dataset fingerprint.
+
+        The default is none: a generated dataset is described by its settings alone.
+        """
+        return []
+
     def check(self) -> Iterator[str]:
         """Problems that loading each sample cannot reveal (e.g. a reference with no input).
 
@@ -151,14 +207,14 @@ class Dataset(abc.ABC):
 
     @abc.abstractmethod
     def ids(self) -> list[str]:
-        """Sorted sample ids (relative paths without surprises: no '..', no absolute)."""
+        """Sorted, unique sample ids (relative paths without surprises: no '..', no absolute)."""
 
     @abc.abstractmethod
     def load(self, sample_id: str) -> Sample:
         """Read one sample."""
 
 
-class Metric(abc.ABC):
+class Metric(Component, abc.ABC):
     """An image-quality, task or efficiency measure.
 
     ``settings()`` must say exactly how the number is computed (implementation, colour
@@ -170,24 +226,20 @@ class Metric(abc.ABC):
     ``lower_better`` on the instance, which the runner reads once the metric is built.
     """
 
-    name: ClassVar[str]
     kind: ClassVar[MetricKind] = "no-reference"
     lower_better: ClassVar[bool] = False
-    description: ClassVar[str] = ""
-    weights_files: ClassVar[tuple[WeightsFile, ...]] = ()
     #: part of the metrics used when ``--metrics`` is not given
     default: ClassVar[bool] = False
     #: accepts ``name:ARG``; the constructor then gets ``arg=ARG`` (None without ':')
     takes_arg: ClassVar[bool] = False
-    #: costly on the CPU (e.g. NIQE): the runner may score it in a worker process, which
+    #: costly on the CPU (e.g. BRISQUE): the runner may score it in a worker process, which
     #: builds its own instance from the same options (so it must not need the method object)
     expensive: ClassVar[bool] = False
     #: :meth:`compute_batch` scores several same-sized outputs in one call (the runner batches
     #: when ``--metric-batch`` > 1, the default on CUDA)
     batchable: ClassVar[bool] = False
-
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = torch.device(device)
+    #: how tables print a value: a format spec (``",.0f"`` for a count, ``".3f"``); "" = by magnitude
+    number_format: ClassVar[str] = ""
 
     @property
     def needs_reference(self) -> bool:
@@ -227,7 +279,7 @@ class MetricValue:
     not the mean of per-image numbers (mIoU sums confusion matrices over images). The
     runner stores ``value`` in ``scores.csv`` as usual and ``arrays`` in
     ``RUN/details/<metric>/<method>/<dataset>/<image>.npz`` (see
-    :meth:`llebench.store.RunResults.details`). ``float(result)`` is the value.
+    :meth:`llebench.results.RunResults.details`). ``float(result)`` is the value.
     """
 
     value: float
@@ -237,21 +289,33 @@ class MetricValue:
         return float(self.value)
 
 
-class Report(abc.ABC):
-    """A page layout built from a results directory."""
+class Report(Component, abc.ABC):
+    """A page layout built from a results directory.
 
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
+    ``llebench run`` writes the layouts that set ``after_run``; ``llebench report RUN``
+    writes every layout that ``can_render`` the run. The page goes to ``RUN/<filename>``
+    and each export beside it with the export's suffix.
+    """
 
-    def can_render(self, run: "RunResults") -> bool:  # noqa: F821 - defined in llebench.store
-        """Whether ``run`` holds anything this layout shows (``llebench report`` without
-        ``--layout`` writes every layout that can)."""
+    #: written by ``llebench run`` at the end of every run (the leaderboard)
+    after_run: ClassVar[bool] = False
+    #: shows a comparison grid whose images the constructor's ``figure_images`` option
+    #: (image ids; ``llebench report --figure-images``) can choose
+    has_figures: ClassVar[bool] = False
+
+    @classmethod
+    def filename(cls) -> str:
+        """The page's file name inside the run directory."""
+        return f"report_{cls.name}.html"
+
+    def can_render(self, run: RunResults) -> bool:
+        """Whether ``run`` holds anything this layout shows."""
         return True
 
-    def exports(self, run: "RunResults") -> dict[str, str]:  # noqa: F821
+    def exports(self, run: RunResults) -> dict[str, str]:
         """Other files written beside the page: ``{suffix: text}`` (e.g. ``{".csv": ...}``)."""
         return {}
 
     @abc.abstractmethod
-    def render(self, run: "RunResults") -> str:  # noqa: F821 - defined in llebench.store
+    def render(self, run: RunResults) -> str:
         """Return a complete, self-contained HTML document."""

@@ -1,64 +1,39 @@
-"""The ``llebench`` command line."""
+"""The ``llebench`` command line: ``run``, ``report`` and ``plugins`` here; every other
+command (``train``, ``data``, ``weights``, ``methods``, a plugin's own) comes in through
+``llebench_register_commands`` (:mod:`llebench.commandline`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import os
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 from llebench import __version__
-from llebench.api import Report
-from llebench.errors import LLEBenchError, RunConfigError
+from llebench.commandline import CommandLine
+from llebench.components import ComponentSpec, parse_assignment
+from llebench.context import Context, data_root_from_env
+from llebench.errors import LLEBenchError, PluginError, RunConfigError
 from llebench.plugins import PluginSet, load_plugins
-from llebench.report.html import write_page
-from llebench.runner import ComponentSpec, Runner, RunPlan, default_names, resolve_data_root
-from llebench.store import RunResults
+from llebench.schema import Key, at_least, validate_table
 
 DEFAULT_OUT = Path("results") / "default"
 
-#: modules that add subcommands: each defines ``add_parser(subparsers, common)``, which
-#: adds its parser(s) with ``parents=[common]`` and ``set_defaults(func=f)``, where
-#: ``f(args, plugins) -> int`` is the exit code
-COMMAND_MODULES: tuple[str, ...] = ("llebench.cli_data", "llebench.cli_train", "llebench.cli_weights",
-                                    "llebench.cli_userstudy")
-
-
-def parse_value(text: str) -> Any:
-    """A command-line option value: TOML literal if it parses (1, 0.5, true, "x"), else a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def parse_method_options(pairs: Sequence[str], weights: Sequence[str], methods: list[str]) -> dict[str, dict[str, Any]]:
-    """``-o METHOD.KEY=VALUE`` and ``--weights [METHOD=]PATH`` into per-method option dicts."""
-    options: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        target, sep, value = pair.partition("=")
-        method, dot, key = target.partition(".")
-        if not sep or not dot or not key:
-            raise RunConfigError(f"-o expects METHOD.KEY=VALUE, got {pair!r}")
-        options.setdefault(method, {})[key] = parse_value(value)
-    for item in weights:
-        method, sep, path = item.partition("=")
-        if not sep:
-            trainable = [m for m in methods if m != "input"]
-            if len(trainable) != 1:
-                raise RunConfigError("--weights PATH needs exactly one method besides 'input'; use --weights METHOD=PATH")
-            method, path = trainable[0], item
-        options.setdefault(method, {})["weights"] = path
-    unknown = set(options) - set(methods)
-    if unknown:
-        raise RunConfigError(f"options given for methods not in the run: {', '.join(sorted(unknown))}")
-    return options
+#: the keys of a ``--config`` run file
+RUN_CONFIG = {
+    "methods": Key((list,), [], items=(str, dict)),
+    "datasets": Key((list,), None, items=(str, dict)),
+    "metrics": Key((list,), None, items=(str, dict)),
+    "out": Key((str,), str(DEFAULT_OUT)),
+    "device": Key((str,), "cpu"),
+    "limit": Key((int,), None, check=at_least(1)),
+    "data_root": Key((str,), None),
+    "workers": Key((int,), None, check=at_least(0)),
+    "metric_batch": Key((int,), None, check=at_least(1)),
+    "reuse_cpu_memory": Key((bool,), True),
+}
 
 
 def split_names(text: str | None) -> list[str] | None:
@@ -68,13 +43,15 @@ def split_names(text: str | None) -> list[str] | None:
 
 
 def load_config(path: str | None) -> dict[str, Any]:
+    """A run config file, its keys checked against :data:`RUN_CONFIG`."""
     if path is None:
         return {}
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            raw = tomllib.load(fh)
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
         raise RunConfigError(f"cannot read config {path}: {exc}") from exc
+    return validate_table(raw, RUN_CONFIG, f"config {path}", partial=True)
 
 
 def specs_from_config(entries: list[Any], kind: str) -> list[ComponentSpec]:
@@ -91,73 +68,128 @@ def specs_from_config(entries: list[Any], kind: str) -> list[ComponentSpec]:
     return specs
 
 
-def set_folder_reference(specs: list[ComponentSpec], ref: str) -> None:
-    """``--ref REFPATH``: the ``ref`` option of the one ``folder:PATH`` dataset (paired by file stem)."""
-    folders = [spec for spec in specs if spec.name == "folder"]
-    if len(folders) != 1:
-        raise RunConfigError(f"--ref needs exactly one folder:PATH dataset, got {len(folders)}; "
-                             "for several, use config tables {name = \"folder:PATH\", ref = \"REFPATH\"}")
-    folders[0].options["ref"] = ref
+def method_specs(text: str) -> list[ComponentSpec]:
+    """``--methods a,b,label=name``: ``label=name`` runs method ``name`` under another label
+    (e.g. ``zero_dce,mine=zero_dce --weights mine=PATH`` compares a checkpoint with the official one)."""
+    specs = []
+    for item in split_names(text) or []:
+        label, sep, name = item.partition("=")
+        specs.append(ComponentSpec.parse(name.strip(), label=label.strip()) if sep else ComponentSpec.parse(item))
+    return specs
 
 
-def build_plan(args: argparse.Namespace, plugins: PluginSet) -> RunPlan:
+def apply_method_options(specs: list[ComponentSpec], pairs: Sequence[str], weights: Sequence[str],
+                         plugins: PluginSet, allow_untrained: bool) -> None:
+    """``-o METHOD.KEY=VALUE``, ``--weights [METHOD=]PATH`` and ``--allow-untrained`` into the specs."""
+    by_label = {spec.label: spec for spec in specs}
+    for pair in pairs:
+        method, key, value = parse_assignment(pair, "-o", "METHOD.KEY=VALUE")
+        if method not in by_label:
+            raise RunConfigError(f"-o {pair}: {method!r} is not a method of this run ({', '.join(by_label)})")
+        by_label[method].options[key] = value
+    for item in weights:
+        method, sep, path = item.partition("=")
+        if not sep:
+            takers = [s for s in specs if getattr(plugins.get("enhancers", s.name), "accepts_weights", False)]
+            if len(takers) != 1:
+                raise RunConfigError(f"--weights PATH needs exactly one method that takes weights, the run has "
+                                     f"{len(takers)}; use --weights METHOD=PATH")
+            method, path = takers[0].label, item
+        if method not in by_label:
+            raise RunConfigError(f"--weights {item}: {method!r} is not a method of this run ({', '.join(by_label)})")
+        by_label[method].options["weights"] = path
+    if allow_untrained:
+        for spec in specs:
+            if getattr(plugins.get("enhancers", spec.name), "accepts_untrained", False):
+                spec.options["allow_untrained"] = True
+
+
+def set_reference_folder(specs: list[ComponentSpec], ref: str, plugins: PluginSet) -> None:
+    """``--ref REFPATH``: the ``ref`` option of the one dataset that pairs by file stem (``folder:PATH``)."""
+    takers = [spec for spec in specs if getattr(plugins.get("datasets", spec.name), "takes_ref", False)]
+    if len(takers) != 1:
+        raise RunConfigError(f"--ref needs exactly one dataset that takes a reference folder (folder:PATH), got "
+                             f"{len(takers)}; for several, use config tables {{name = \"folder:PATH\", ref = \"REFPATH\"}}")
+    takers[0].options["ref"] = ref
+
+
+def default_names(plugins: PluginSet, kind: str) -> list[str]:
+    """Names whose class says it belongs to the default set (``default = True``)."""
+    return [name for name in plugins.names(kind) if getattr(plugins.get(kind, name), "default", False)]
+
+
+def build_plan(args: argparse.Namespace, plugins: PluginSet):
+    from llebench.runner import RunPlan
+
     config = load_config(args.config)
-    known = {"methods", "datasets", "metrics", "out", "device", "limit", "data_root", "workers", "metric_batch",
-             "reuse_cpu_memory"}
-    extra = set(config) - known
-    if extra:
-        raise RunConfigError(f"unknown keys in {args.config}: {', '.join(sorted(extra))}")
-
-    method_names = split_names(args.methods)
-    if method_names is not None:
-        methods = [ComponentSpec.parse(name) for name in method_names]
-    else:
-        methods = specs_from_config(config.get("methods", []), "methods")
+    methods = (method_specs(args.methods) if args.methods is not None
+               else specs_from_config(config.get("methods", []), "methods"))
     if not methods:
         raise RunConfigError("no methods: pass --methods a,b or a config with methods")
-    per_method = parse_method_options(args.option, args.weights, [m.label for m in methods])
     for spec in methods:
-        spec.options.update(per_method.get(spec.label, {}))
-        if args.allow_untrained and spec.name != "input":
-            spec.options["allow_untrained"] = True
+        plugins.get("enhancers", spec.name)  # an unknown name is a configuration error, before any work
+    apply_method_options(methods, args.option, args.weights, plugins, args.allow_untrained)
 
     datasets = split_names(args.datasets)
     dataset_specs = ([ComponentSpec.parse(n) for n in datasets] if datasets is not None
-                     else specs_from_config(config.get("datasets", default_names(plugins, "datasets")), "datasets"))
+                     else specs_from_config(config.get("datasets") or default_names(plugins, "datasets"), "datasets"))
     if args.ref is not None:
-        set_folder_reference(dataset_specs, args.ref)
+        set_reference_folder(dataset_specs, args.ref, plugins)
     metrics = split_names(args.metrics)
     metric_specs = ([ComponentSpec.parse(n) for n in metrics] if metrics is not None
-                    else specs_from_config(config.get("metrics", default_names(plugins, "metrics")), "metrics"))
+                    else specs_from_config(config.get("metrics") or default_names(plugins, "metrics"), "metrics"))
 
     device = args.device or config.get("device", "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RunConfigError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RunConfigError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
     limit = args.limit if args.limit is not None else config.get("limit")
+    if limit is not None and limit < 1:
+        raise RunConfigError(f"--limit {limit}: must be at least 1 (the first N images of each dataset)")
+    workers = args.workers if args.workers is not None else config.get("workers")
+    if workers is not None and workers < 0:
+        raise RunConfigError(f"--workers {workers}: must be 0 or more")
     return RunPlan(
         methods=methods, datasets=dataset_specs, metrics=metric_specs,
         out=Path(args.out or config.get("out", DEFAULT_OUT)), device=device, limit=limit,
-        data_root=resolve_data_root(args.data_root or config.get("data_root")),
-        workers=args.workers if args.workers is not None else config.get("workers"),
+        data_root=data_root_from_env(args.data_root or config.get("data_root")),
+        workers=workers,
         metric_batch=args.metric_batch if args.metric_batch is not None else config.get("metric_batch"),
-        reuse_cpu_memory=not args.no_memory_reuse and bool(config.get("reuse_cpu_memory", True)),
+        reuse_cpu_memory=not args.no_memory_reuse and config.get("reuse_cpu_memory", True),
     )
 
 
-def cmd_run(args: argparse.Namespace, plugins: PluginSet) -> int:
+def write_report(report: Any, run: Any, target: Path) -> None:
+    """A report page and its exports (``.csv``, ``.md``, ``.tex``) beside it."""
+    from llebench.report.html import write_page
+
+    write_page(target, report.render(run))
+    for suffix, text in report.exports(run).items():
+        write_page(target.with_suffix(suffix), text)
+
+
+def cmd_run(args: argparse.Namespace, context: Context) -> int:
+    from llebench.results import RunResults
+    from llebench.runner import Runner
+
+    plugins = context.plugins
     plan = build_plan(args, plugins)
     summary = Runner(plugins, plan, progress=False if args.no_progress else None).run()
     if not args.no_report:
-        run, report = RunResults.load(plan.out), plugins.get("reports", "leaderboard")()
-        write_page(plan.out / "report.html", report.render(run))
-        for suffix, text in report.exports(run).items():
-            write_page(plan.out / f"report{suffix}", text)
+        run = RunResults.load(plan.out)
+        report_context = Context(device="cpu", data_root=plan.data_root, plugins=plugins)
+        for name in plugins.names("reports"):
+            cls = plugins.get("reports", name)
+            if cls.after_run:
+                write_report(cls(report_context), run, plan.out / cls.filename())
     for line in summary.lines():
         print(line)
-    return 0 if summary.ok else 1
+    return summary.exit_code
 
 
-def figure_images(run: RunResults, text: str | None) -> list[str] | None:
+def figure_images(run: Any, text: str | None) -> list[str] | None:
     """``--figure-images ID[,ID...]``: image ids of the run, checked against its scores."""
     ids = split_names(text)
     if ids is None:
@@ -170,75 +202,62 @@ def figure_images(run: RunResults, text: str | None) -> list[str] | None:
     return ids
 
 
-def make_report(plugins: PluginSet, layout: str, chosen: list[str] | None, explicit: bool) -> Report:
-    """An instance of a report layout; ``chosen`` images go to layouts whose constructor
-    takes ``figure_images`` (those with a comparison grid)."""
-    cls = plugins.get("reports", layout)
-    if chosen is None:
-        return cls()
-    if "figure_images" in inspect.signature(cls).parameters:
-        return cls(figure_images=chosen)
-    if explicit:
-        raise RunConfigError(f"layout {layout} has no figure grid: --figure-images does not apply")
-    return cls()
+def cmd_report(args: argparse.Namespace, context: Context) -> int:
+    from llebench.results import RunResults
 
-
-def cmd_report(args: argparse.Namespace, plugins: PluginSet) -> int:
+    plugins = context.plugins
     run = RunResults.load(args.run)
     chosen = figure_images(run, args.figure_images)
     if args.layout is not None:
-        layouts = [args.layout]
+        classes = [plugins.get("reports", args.layout)]
+        if chosen is not None and not classes[0].has_figures:
+            raise RunConfigError(f"layout {args.layout} has no figure grid: --figure-images does not apply")
     else:  # every layout the run can fill
-        layouts = [name for name in plugins.names("reports") if plugins.get("reports", name)().can_render(run)]
-        if args.output and len(layouts) > 1:
-            raise RunConfigError(f"--output needs --layout: {run.path} fills {', '.join(layouts)}")
-    for layout in layouts:
-        report = make_report(plugins, layout, chosen, explicit=args.layout is not None)
-        target = Path(args.output) if args.output else run.path / ("report.html" if layout == "leaderboard"
-                                                                   else f"report_{layout}.html")
+        classes = [plugins.get("reports", name) for name in plugins.names("reports")]
+        classes = [cls for cls in classes if cls(context).can_render(run)]
+        if args.output and len(classes) > 1:
+            raise RunConfigError(f"--output needs --layout: {run.path} fills {', '.join(c.name for c in classes)}")
+    for cls in classes:
+        report = cls(context, figure_images=chosen) if chosen is not None and cls.has_figures else cls(context)
+        target = Path(args.output) if args.output else run.path / cls.filename()
         try:
-            html = report.render(run)
+            write_report(report, run, target)
         except LLEBenchError as exc:
             if args.layout is not None:
                 raise
-            print(f"skipped layout {layout}: {exc}", file=sys.stderr)  # it cannot fill this run after all
+            print(f"skipped layout {cls.name}: {exc}", file=sys.stderr)  # it cannot fill this run after all
             continue
-        write_page(target, html)
-        for suffix, text in report.exports(run).items():  # e.g. the tables as CSV, Markdown, LaTeX
-            write_page(target.with_suffix(suffix), text)
         print(target)
     return 0
 
 
-def cmd_plugins(args: argparse.Namespace, plugins: PluginSet) -> int:
+def cmd_plugins(args: argparse.Namespace, context: Context) -> int:
+    plugins = context.plugins
     for name, info in sorted(plugins.plugins.items()):
         print(f"{name} {info.version} ({info.source})")
         for kind, names in plugins.provided_by(name).items():
             if names:
                 print(f"  {kind}: {', '.join(names)}")
+        commands = plugins.commands.get(name)
+        if commands:
+            print(f"  commands: {', '.join(commands)}")
     for name, error in sorted(plugins.broken.items()):
         print(f"{name} BROKEN: {error}")
     return 1 if plugins.broken else 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--plugins-dir", action="append", default=[], metavar="DIR",
-                        help="also load every *.py in DIR as a plugin (repeatable)")
-    parser = argparse.ArgumentParser(prog="llebench", description="Benchmark low-light image enhancement methods.")
-    parser.add_argument("--version", action="version", version=f"llebench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", parents=[common], help="enhance and score: methods x datasets x metrics")
-    run.add_argument("--methods", help="comma-separated method names (e.g. input,zero_dce,scl_lle)")
+def add_core_commands(cli: CommandLine) -> None:
+    run = cli.add_command("run", help="enhance and score: methods x datasets x metrics")
+    run.add_argument("--methods", help="comma-separated method names (e.g. input,zero_dce,scl_lle); "
+                                       "LABEL=NAME runs NAME under another label")
     run.add_argument("--datasets", help="comma-separated dataset names (default: sample); folder:PATH for any folder")
     run.add_argument("--metrics", help="comma-separated metric names (default: niqe,psnr,ssim,seconds)")
     run.add_argument("--config", help="a TOML run config (flags override it)")
     run.add_argument("--out", help=f"results directory (default: {DEFAULT_OUT}); re-running continues it")
     run.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    run.add_argument("--limit", type=int, help="only the first N images of each dataset")
+    run.add_argument("--limit", type=int, help="only the first N images of each dataset (N >= 1)")
     run.add_argument("--workers", type=int,
-                     help="processes for expensive CPU metrics such as NIQE (default: automatic; 0 = none)")
+                     help="processes for expensive CPU metrics (default: automatic; 0 = none)")
     run.add_argument("--metric-batch", type=int, metavar="N",
                      help="outputs of one size per batched metric call (default: 8 on CUDA, 1 on the CPU)")
     run.add_argument("--no-memory-reuse", action="store_true",
@@ -252,33 +271,56 @@ def make_parser() -> argparse.ArgumentParser:
                      help="a method option (repeatable)")
     run.add_argument("--allow-untrained", action="store_true",
                      help="evaluate checkpoints trained with random feature networks (smoke tests)")
-    run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    run.add_argument("--no-report", action="store_true", help="do not write the reports")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(handler=cmd_run)
 
-    report = sub.add_parser("report", parents=[common], help="write an HTML report of a results directory")
+    report = cli.add_command("report", help="write the HTML reports of a results directory")
     report.add_argument("run", help="results directory")
     report.add_argument("--layout", help="report layout (default: every layout the run can fill)")
     report.add_argument("--output", help="HTML file to write (default: inside the results directory)")
     report.add_argument("--figure-images", metavar="ID[,ID...]",
                         help="image ids for the visual comparison (default: two per dataset, spread over its ids)")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(handler=cmd_report)
 
-    plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
-    plugins.set_defaults(func=cmd_plugins)
+    plugins = cli.add_command("plugins", help="list plugins and what they register")
+    plugins.set_defaults(handler=cmd_plugins)
 
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_parser(sub, common)
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugins-dir", action="append", default=[], metavar="DIR",
+                        help="also load every *.py in DIR as a plugin (repeatable)")
+    return common
+
+
+def make_parser(plugins: PluginSet) -> argparse.ArgumentParser:
+    """The full parser: the core commands, then every plugin's through ``llebench_register_commands``."""
+    common = common_options()
+    parser = argparse.ArgumentParser(prog="llebench", description="Benchmark low-light image enhancement methods.")
+    parser.add_argument("--version", action="version", version=f"llebench {__version__}")
+    cli = CommandLine(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
+    add_core_commands(cli)
+    plugins.add_commands(cli)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        plugins = load_plugins(plugins_dirs=args.plugins_dir)
+        early, _ = common_options().parse_known_args(argv)
+        plugins = load_plugins(plugins_dirs=early.plugins_dir)
+        parser = make_parser(plugins)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    try:
         for name, error in sorted(plugins.broken.items()):
             print(f"warning: plugin {name} failed to load: {error}", file=sys.stderr)
-        return args.func(args, plugins)
+        context = Context(device=getattr(args, "device", None) or "cpu",
+                          data_root=data_root_from_env(getattr(args, "data_root", None)), plugins=plugins)
+        return args.handler(args, context)
     except LLEBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

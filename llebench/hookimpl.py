@@ -1,4 +1,4 @@
-"""The marker plugins use to implement hooks: ``from llebench import hookimpl``."""
+"""The marker plugins use to implement hooks (public as ``llebench.sdk.hookimpl``)."""
 
 import pluggy
 

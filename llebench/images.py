@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from llebench.errors import ImageError, OutputNotWritable, RunConfigError
+from llebench.atomic import atomic_writer
+from llebench.errors import ImageError, RunConfigError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -138,23 +138,6 @@ def to_uint8_array(image: torch.Tensor) -> np.ndarray:
 
 
 def write_png(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
-    """Write atomically: a temporary file in the same directory, then a rename.
-
-    A full disk or a read-only directory raises :class:`OutputNotWritable` (an ``OSError``)
-    and leaves any previous file at ``path`` untouched.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    except OSError as exc:
-        raise OutputNotWritable.wrap(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(to_uint8_array(image)).save(fh, format="PNG", compress_level=1)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputNotWritable.wrap(path, exc) from exc
-        raise
+    """Write an 8-bit PNG atomically (:func:`llebench.atomic.atomic_writer`)."""
+    with atomic_writer(path) as handle:
+        Image.fromarray(to_uint8_array(image)).save(handle, format="PNG", compress_level=1)

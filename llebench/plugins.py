@@ -14,6 +14,7 @@ plugins you trust.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import sys
@@ -30,7 +31,14 @@ from llebench import hookspecs
 from llebench.errors import PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "llebench"
-KINDS = ("enhancers", "datasets", "metrics", "reports", "trainers")
+KINDS = ("enhancers", "datasets", "metrics", "reports", "trainers", "losses")
+#: what users call each kind (an Enhancer is a "method" on the command line and in every file)
+KIND_WORDS = {"enhancers": "method", "datasets": "dataset", "metrics": "metric", "reports": "report",
+              "trainers": "trainer", "losses": "loss"}
+#: the core's own plugins (commands that work through the contracts alone), registered
+#: through the same hooks as every other plugin
+CORE_PLUGINS = ("llebench.commands.data", "llebench.commands.weights", "llebench.commands.train",
+                "llebench.commands.methods")
 
 
 @dataclass
@@ -58,6 +66,8 @@ class PluginSet:
     registry: dict[str, dict[str, Registered]] = field(default_factory=dict)
     #: the --plugins-dir directories, so worker processes can load the same plugins
     dirs: list[str] = field(default_factory=list)
+    #: ``{plugin: [commands it added]}`` (filled by :meth:`add_commands`)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def reproducible(self) -> bool:
@@ -65,18 +75,35 @@ class PluginSet:
         return all(info.source != "registered" for info in self.plugins.values())
 
     def get(self, kind: str, name: str) -> type:
-        """The class registered under ``name``; a clear error lists the known names."""
+        """The class registered under ``name``; a clear error suggests close names and lists the known ones."""
         table = self.registry[kind]
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
+            close = difflib.get_close_matches(name.replace("-", "_").lower(), list(table), n=3, cutoff=0.6)
+            guess = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             hint = ""
             if self.broken:
                 hint = f" (plugins that failed to load: {', '.join(sorted(self.broken))})"
-            raise UnknownNameError(f"unknown {kind[:-1]} {name!r}; known: {known}{hint}")
+            raise UnknownNameError(f"unknown {KIND_WORDS.get(kind, kind)} {name!r}{guess}; known: {known}{hint}")
         return table[name].cls
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.registry[kind])
+
+    def add_commands(self, cli: Any) -> None:
+        """Call every plugin's ``llebench_register_commands(cli)``; a plugin whose hook fails
+        is recorded as broken and the others' commands still come in."""
+        for impl in self.pm.hook.llebench_register_commands.get_hookimpls():  # registration order
+            before = list(cli.names)
+            try:
+                impl.function(cli=cli)
+            except PluginError:
+                raise
+            except Exception as exc:
+                self.broken[impl.plugin_name] = _describe(exc)
+            added = [name for name in cli.names if name not in before]
+            if added:
+                self.commands[impl.plugin_name] = added
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind."""
@@ -164,6 +191,8 @@ def load_plugins(
         pm.enable_tracing()
     infos: dict[str, PluginInfo] = {}
     broken: dict[str, str] = {}
+    for module_name in CORE_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
     if entry_points:
         _load_entry_points(pm, infos, broken)
     for directory in plugins_dirs:

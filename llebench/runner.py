@@ -9,7 +9,7 @@ row naming the cause, and the run goes on.
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,15 +21,20 @@ import torch
 from tqdm.auto import tqdm
 
 from llebench import provenance
+from llebench.atomic import remove_stale_temporaries
 from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
 from llebench.components import ComponentSpec, build_component, one_line
+from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
 from llebench.errors import EnhancementError, OutputNotWritable, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
 from llebench.scoring import Score, Scorer
+from llebench.lock import RunLock
 from llebench.store import ResultsStore
 from llebench.tiling import enhance_with_fallback
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,6 +76,11 @@ class RunSummary:
     def ok(self) -> bool:
         return not self.failures and not self.setup_errors
 
+    @property
+    def exit_code(self) -> int:
+        """0 when everything was scored, 1 when anything failed."""
+        return 0 if self.ok else 1
+
     def lines(self, max_failures: int = 20) -> list[str]:
         lines = [
             f"results: {self.out}",
@@ -91,11 +101,6 @@ class RunSummary:
         return lines
 
 
-def default_names(plugins: PluginSet, kind: str) -> list[str]:
-    """Names whose class says it belongs to the default set (``default = True``)."""
-    return [name for name, reg in sorted(plugins.registry[kind].items()) if getattr(reg.cls, "default", False)]
-
-
 class Runner:
     """Executes one :class:`RunPlan` against a results directory."""
 
@@ -103,7 +108,7 @@ class Runner:
         self.plugins = plugins
         self.plan = plan
         self.progress = progress
-        self.store = ResultsStore(plan.out)
+        self.store: ResultsStore | None = None  # opened by run(), under the directory's writer lock
         self.summary = RunSummary(out=plan.out)
         self._pending: deque[tuple[dict[str, Any], Future]] = deque()
         self.metric_batch = Scorer.choose_batch_size(plan.metric_batch, plan.device)
@@ -112,20 +117,17 @@ class Runner:
 
     def _build_all(self) -> tuple[dict[str, Enhancer | str], dict[str, Dataset | str], dict[str, Metric | str]]:
         """Instantiate everything; a component that cannot be built is kept as its error text."""
-        device = self.plan.device
+        context = Context(device=self.plan.device, data_root=self.plan.data_root, plugins=self.plugins)
         built: dict[str, dict[str, Any]] = {"methods": {}, "datasets": {}, "metrics": {}}
-        for kind, specs, context in (
-            ("enhancers", self.plan.methods, {"device": device}),
-            ("datasets", self.plan.datasets, {"data_root": self.plan.data_root}),
-            ("metrics", self.plan.metrics, {"device": device}),
-        ):
+        for kind, specs in (("enhancers", self.plan.methods), ("datasets", self.plan.datasets),
+                            ("metrics", self.plan.metrics)):
             section = "methods" if kind == "enhancers" else kind
             for spec in specs:
                 if spec.label in built[section]:
                     raise RunConfigError(f"{section[:-1]} {spec.label!r} is listed twice")
                 self.plugins.get(kind, spec.name)  # unknown names are a config error, not a failure
                 try:
-                    built[section][spec.label] = build_component(self.plugins, kind, spec, **context)
+                    built[section][spec.label] = build_component(self.plugins, kind, spec, context)
                 except RunConfigError:
                     raise
                 except Exception as exc:
@@ -154,7 +156,8 @@ class Runner:
         def metric_entry(label: str, obj: Metric | str) -> dict[str, Any]:
             spec = next(s for s in self.plan.metrics if s.label == label)
             described = self.plugins.get("metrics", spec.name) if isinstance(obj, str) else obj
-            entry = {"name": spec.name, "kind": described.kind, "lower_better": described.lower_better}
+            entry = {"name": spec.name, "kind": described.kind, "lower_better": described.lower_better,
+                     "format": described.number_format}
             if isinstance(obj, str):
                 return {**entry, "error": obj}
             return {**entry, "settings": obj.settings()}
@@ -174,6 +177,15 @@ class Runner:
     # -- execution -------------------------------------------------------------------------
 
     def run(self) -> RunSummary:
+        """Compute what the results directory lacks, holding its writer lock throughout."""
+        with RunLock(self.plan.out):
+            removed = remove_stale_temporaries(self.plan.out)
+            if removed:
+                logger.info("%s: removed %d temporary files left by a killed run", self.plan.out, removed)
+            self.store = ResultsStore(self.plan.out)
+            return self._run()
+
+    def _run(self) -> RunSummary:
         if self.plan.reuse_cpu_memory and self.plan.device == "cpu":
             keep_freed_memory()
         methods, datasets, metrics = self._build_all()
@@ -202,7 +214,7 @@ class Runner:
                         for label, _, ids in work)
         workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
         self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch,
-                             reuse_memory=self.plan.reuse_cpu_memory)
+                             reuse_memory=self.plan.reuse_cpu_memory, data_root=self.plan.data_root)
         # results wait in submission order: room for the workers' queue and a full batch per method
         self._keep = 2 * max(1, self.scorer.pool_size) + (self.metric_batch - 1) * len(methods)
         try:
@@ -370,9 +382,3 @@ class Runner:
         row.update(value="", status="failed", error=error)
         self.store.scores.append(row)
         self.summary.failures.append(Failure(row["method"], row["dataset"], row["image"], row["metric"], error))
-
-
-def resolve_data_root(explicit: str | Path | None) -> Path | None:
-    """``--data-root`` or ``$LLEBENCH_DATA`` (None when neither is set)."""
-    value = explicit or os.environ.get("LLEBENCH_DATA")
-    return Path(value).expanduser() if value else None

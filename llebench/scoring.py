@@ -25,12 +25,14 @@ import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from llebench.api import EnhanceRecord, Metric, MetricValue, Sample
 from llebench.components import ComponentSpec, build_component, one_line
+from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
 from llebench.errors import RunConfigError
 from llebench.plugins import load_plugins
@@ -157,14 +159,16 @@ class Batcher:
 _WORKER_METRICS: dict[str, Metric | str] = {}
 
 
-def _init_worker(plugins_dirs: list[str], specs: list[ComponentSpec], device: str, reuse_memory: bool) -> None:
+def _init_worker(plugins_dirs: list[str], specs: list[ComponentSpec], device: str, reuse_memory: bool,
+                 data_root: str | None) -> None:
     torch.set_num_threads(1)
     if reuse_memory:
         keep_freed_memory()
     plugins = load_plugins(plugins_dirs=plugins_dirs)
+    context = Context(device=device, data_root=None if data_root is None else Path(data_root), plugins=plugins)
     for spec in specs:
         try:
-            _WORKER_METRICS[spec.label] = build_component(plugins, "metrics", spec, device=device)
+            _WORKER_METRICS[spec.label] = build_component(plugins, "metrics", spec, context)
         except Exception as exc:
             _WORKER_METRICS[spec.label] = f"{spec.label}: {one_line(exc)}"
 
@@ -179,7 +183,8 @@ class Scorer:
     """Routes each metric evaluation to the main process or to the worker pool."""
 
     def __init__(self, metrics: dict[str, Metric | str], specs: list[ComponentSpec], device: str,
-                 plugins_dirs: list[str], workers: int, batch_size: int = 1, reuse_memory: bool = False) -> None:
+                 plugins_dirs: list[str], workers: int, batch_size: int = 1, reuse_memory: bool = False,
+                 data_root: Path | None = None) -> None:
         self.metrics = metrics
         self.batcher = Batcher(batch_size) if batch_size > 1 else None
         pooled = [s for s in specs if not isinstance(metrics.get(s.label), str)
@@ -190,7 +195,8 @@ class Scorer:
         if self.pooled:
             context = multiprocessing.get_context("spawn")  # never fork a process that has torch threads
             self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                            initargs=(plugins_dirs, pooled, device, reuse_memory))
+                                            initargs=(plugins_dirs, pooled, device, reuse_memory,
+                                                      None if data_root is None else str(data_root)))
 
     @staticmethod
     def choose_batch_size(requested: int | None, device: str) -> int:

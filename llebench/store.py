@@ -1,72 +1,27 @@
-"""The results directory: tidy scores, cached outputs, the manifest, and resuming.
+"""Writing a results directory: journals of scores and outputs, the manifest, resuming.
 
-Layout of ``results/<run>/``::
-
-    manifest.json                   config, versions, commit, device, weight and metric settings
-    scores.csv                      one row per (method, dataset, image, metric)
-    outputs.csv                     one row per enhanced image (status, error, seconds)
-    images/<method>/<dataset>/<image>.png
-    details/<metric>/<method>/<dataset>/<image>.npz   per-image arrays of metrics that keep them
-
-Both CSV files are journals: each row is appended with a single ``write`` of a complete
-line, so a killed run leaves at most one torn last line, which the next open drops. When a
-run ends the file is rewritten (deduplicated, sorted) to a temporary name and renamed.
+The layout is described in :mod:`llebench.results` (the read side). Both CSV files are
+journals: each row is appended with a single ``write`` of a complete line, so a killed
+run leaves at most one torn last line, which the next writer cuts off. When a run ends
+the file is rewritten (deduplicated, sorted) atomically. One writer at a time: a
+:class:`~llebench.lock.RunLock` on the directory keeps a second run out.
 """
 
 from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import io
 import json
 import os
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import pandas as pd
-
+from llebench.atomic import atomic_write_text, atomic_writer
 from llebench.errors import OutputNotWritable, RunConfigError
-
-SCORE_COLUMNS = ("method", "variant", "weights", "dataset", "image", "metric", "value", "status", "error", "seconds")
-SCORE_KEY = ("method", "dataset", "image", "metric")
-OUTPUT_COLUMNS = ("method", "dataset", "image", "status", "error", "seconds", "device")
-OUTPUT_KEY = ("method", "dataset", "image")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
-
-    On a full disk or a read-only directory the old file stays as it was and
-    :class:`OutputNotWritable` says so.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    except OSError as exc:
-        raise OutputNotWritable.wrap(path, exc) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputNotWritable.wrap(path, exc) from exc
-        raise
-
-
-def safe_relative(name: str, what: str) -> PurePosixPath:
-    """A relative path that cannot leave its root (no absolute paths, no '..')."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise RunConfigError(f"{what} {name!r} must be a relative path inside its directory")
-    return path
+from llebench.results import (
+    OUTPUT_COLUMNS, OUTPUT_KEY, SCORE_COLUMNS, SCORE_KEY, details_path, output_image_path, read_journal,
+)
 
 
 class Journal:
@@ -76,30 +31,26 @@ class Journal:
         self.path = path
         self.columns = tuple(columns)
         self.key = tuple(key)
-        self.rows: dict[tuple[str, ...], dict[str, str]] = {}
-        self._load()
+        self._cut_torn_line()
+        self.rows: dict[tuple[str, ...], dict[str, str]] = read_journal(path, self.columns, self.key)
+        if self.path.exists() and self.path.stat().st_size and self._header() != self.columns:
+            self.compact()  # written by an older llebench with fewer columns: appends need the new header
 
-    def _load(self) -> None:
+    def _cut_torn_line(self) -> None:
+        """A torn last row from a killed run: cut it off on disk (only a writer does this)."""
         if not self.path.exists():
             return
         data = self.path.read_bytes()
         if data and not data.endswith(b"\n"):
-            # a torn last row from a killed run: drop it on disk too
-            cut = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as fh:
-                fh.truncate(cut)
-            data = data[:cut]
-        reader = csv.reader(io.StringIO(data.decode("utf-8")))
-        header = next(reader, None)
-        if header is None:
-            return
-        if tuple(header) != self.columns:
-            raise RunConfigError(f"{self.path} has columns {header}, expected {list(self.columns)}")
-        for values in reader:
-            if len(values) != len(self.columns):
-                continue  # never trust a malformed row
-            row = dict(zip(self.columns, values))
-            self.rows[self._key(row)] = row
+            try:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
+            except OSError as exc:
+                raise OutputNotWritable.wrap(self.path, exc) from exc
+
+    def _header(self) -> tuple[str, ...]:
+        with open(self.path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            return tuple(next(csv.reader(fh), []))
 
     def _key(self, row: dict[str, Any]) -> tuple[str, ...]:
         return tuple(str(row[c]) for c in self.key)
@@ -115,10 +66,10 @@ class Journal:
         if not self.path.exists() or self.path.stat().st_size == 0:
             writer.writerow(self.columns)
         writer.writerow([text_row[c] for c in self.columns])
-        data = buf.getvalue().encode("utf-8")
+        data = buf.getvalue().encode("utf-8", "surrogateescape")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             try:
                 size = os.fstat(fd).st_size
                 try:
@@ -140,8 +91,9 @@ class Journal:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(self.columns)
         for key in sorted(self.rows):
-            writer.writerow([self.rows[key][c] for c in self.columns])
-        atomic_write_text(self.path, buf.getvalue())
+            writer.writerow([self.rows[key].get(c, "") for c in self.columns])
+        with atomic_writer(self.path) as handle:
+            handle.write(buf.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def _format(value: Any) -> str:
@@ -150,42 +102,13 @@ def _format(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-@dataclass
-class RunResults:
-    """A finished (or partial) run as a report sees it."""
-
-    path: Path
-    manifest: dict[str, Any]
-    scores: pd.DataFrame
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "RunResults":
-        path = Path(path)
-        scores_path = path / "scores.csv"
-        if not scores_path.exists():
-            raise RunConfigError(f"{path} is not a results directory (no scores.csv)")
-        manifest_path = path / "manifest.json"
-        manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-        journal = Journal(scores_path, SCORE_COLUMNS, SCORE_KEY)
-        frame = pd.DataFrame(list(journal.rows.values()), columns=list(SCORE_COLUMNS))
-        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-        frame["seconds"] = pd.to_numeric(frame["seconds"], errors="coerce")
-        return cls(path, manifest, frame)
-
-    def details(self, metric: str, method: str, dataset: str, image_id: str) -> dict[str, np.ndarray] | None:
-        """The arrays a metric kept for one image (``MetricValue.arrays``); None if absent."""
-        path = details_path(self.path, metric, method, dataset, image_id)
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-
-
 class ResultsStore:
     """Reads and writes one results directory; knows what is already computed."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise RunConfigError(f"--out {self.root} is a file, not a directory")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -193,9 +116,12 @@ class ResultsStore:
         self.scores = Journal(self.root / "scores.csv", SCORE_COLUMNS, SCORE_KEY)
         self.outputs = Journal(self.root / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY)
         self.manifest_path = self.root / "manifest.json"
-        self.manifest: dict[str, Any] = (
-            json.loads(self.manifest_path.read_text("utf-8")) if self.manifest_path.exists() else {}
-        )
+        try:
+            self.manifest: dict[str, Any] = (
+                json.loads(self.manifest_path.read_text("utf-8")) if self.manifest_path.exists() else {}
+            )
+        except ValueError as exc:
+            raise RunConfigError(f"{self.manifest_path} is not valid JSON ({exc}); move it away to start afresh") from exc
 
     def image_path(self, method: str, dataset: str, image_id: str) -> Path:
         """Where the cached output of one image goes; ids cannot escape the directory."""
@@ -205,27 +131,12 @@ class ResultsStore:
         return details_path(self.root, metric, method, dataset, image_id)
 
     def write_details(self, metric: str, method: str, dataset: str, image_id: str, arrays: dict[str, Any]) -> Path:
-        """Keep a metric's per-image arrays (``MetricValue.arrays``), written atomically.
+        """Keep a metric's per-image arrays (``MetricValue.arrays``), written atomically."""
+        import numpy as np
 
-        Like every write of the results directory, a full disk or a read-only directory is
-        :class:`OutputNotWritable` (the run stops with one clear error) and any earlier
-        file at the path stays as it was.
-        """
         path = self.details_path(metric, method, dataset, image_id)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        except OSError as exc:
-            raise OutputNotWritable.wrap(path, exc) from exc
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{name: np.asarray(value) for name, value in arrays.items()})
-            os.replace(tmp, path)
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise OutputNotWritable.wrap(path, exc) from exc
-            raise
+        with atomic_writer(path) as handle:
+            np.savez(handle, **{name: np.asarray(value) for name, value in arrays.items()})
         return path
 
     def has_score(self, method: str, dataset: str, image: str, metric: str) -> bool:
@@ -272,18 +183,6 @@ class ResultsStore:
         self.outputs.compact()
 
 
-def output_image_path(root: Path, method: str, dataset: str, image_id: str) -> Path:
-    """``ROOT/images/<method>/<dataset>/<image id>.png``: the cached output (reports read it too)."""
-    rel = safe_relative(image_id, "image id").with_suffix(".png")
-    return root / "images" / _dir_name(method) / _dir_name(dataset) / rel
-
-
-def details_path(root: Path, metric: str, method: str, dataset: str, image_id: str) -> Path:
-    """``ROOT/details/<metric>/<method>/<dataset>/<image id>.npz`` (the id keeps its suffix)."""
-    rel = safe_relative(image_id, "image id")
-    return root / "details" / _dir_name(metric) / _dir_name(method) / _dir_name(dataset) / (str(rel) + ".npz")
-
-
 def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Two entries under one name that would give different numbers (a failed load has none)."""
     if "error" in old or "error" in new:
@@ -291,15 +190,42 @@ def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return _identity(old) != _identity(new)
 
 
+#: manifest fields that describe an entry without changing its numbers
+_NOT_IDENTITY = ("error", "description", "format")
+
+
 def _identity(entry: dict[str, Any]) -> dict[str, Any]:
     """The parts of a manifest entry that change numbers (not, e.g., load errors)."""
-    kept = {k: v for k, v in entry.items() if k not in ("error", "description")}
+    kept = {k: v for k, v in entry.items() if k not in _NOT_IDENTITY}
     return json.loads(json.dumps(kept, sort_keys=True, default=str))  # as stored: tuples are lists
 
 
-def _dir_name(label: str) -> str:
-    """A directory name for a method or dataset label (``folder:/x/y`` has slashes)."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.+=" else "_" for ch in label).strip(".")
-    if cleaned == label:
-        return label
-    return f"{cleaned[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+def add_external_scores(run_dir: str | os.PathLike[str], metric: str, entry: dict[str, Any],
+                        values: dict[tuple[str, str, str], float], replace: bool = False) -> int:
+    """Record scores computed outside llebench (a user study, a colleague's metric) in a run.
+
+    ``values`` maps ``(method label, dataset label, image id)`` to one number per image;
+    ``entry`` is the metric's manifest entry (``kind``, ``lower_better``, ``settings``: where
+    the numbers come from). Each method's variant and weights are copied from its own rows,
+    so tables treat the new column like any other. Importing different settings under the
+    same metric name is refused unless ``replace``, which first drops the earlier import.
+    Takes the directory's writer lock. Returns the number of rows written.
+    """
+    from llebench.lock import RunLock
+    from llebench.results import RunResults
+
+    run = RunResults.load(run_dir)
+    firsts = run.scores.drop_duplicates("method")
+    identity = {m: (v, w) for m, v, w in firsts[["method", "variant", "weights"]].itertuples(index=False)}
+    with RunLock(Path(run_dir)):
+        store = ResultsStore(run_dir)
+        if replace:
+            store.scores.rows = {k: v for k, v in store.scores.rows.items() if v["metric"] != metric}
+            store.manifest.get("metrics", {}).pop(metric, None)
+        store.merge_manifest({"metrics": {metric: {"name": metric, **entry}}})
+        for (method, dataset, image), value in sorted(values.items()):
+            variant, weights = identity.get(method, ("", ""))
+            store.scores.append({"method": method, "variant": variant, "weights": weights, "dataset": dataset,
+                                 "image": image, "metric": metric, "value": float(value), "status": "ok"})
+        store.finish()
+    return len(values)

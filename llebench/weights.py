@@ -11,13 +11,13 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from llebench.atomic import atomic_writer
 from llebench.errors import ChecksumMismatch, WeightsNotFound
 
 ENV_WEIGHTS = "LLEBENCH_WEIGHTS"
@@ -35,6 +35,8 @@ class WeightsFile:
     url: str
     sha256: str | None
     description: str = ""
+    #: the licence as its authors state it (shown by ``llebench weights list``)
+    licence: str = ""
 
 
 def cache_dir() -> Path:
@@ -122,7 +124,7 @@ def describe_missing(spec: WeightsFile, reason: str) -> str:
     dirs = search_dirs()
     return (
         f"pretrained file {spec.filename} not found ({reason}). Download it from {spec.url} "
-        f"and put it in {dirs[0]}"
+        f"and save it as {dirs[0] / spec.filename}"
         + (f" (searched: {', '.join(map(str, dirs))})" if len(dirs) > 1 else "")
         + f", or set ${ENV_WEIGHTS} to the directory that holds it."
     )
@@ -132,18 +134,12 @@ def download(spec: WeightsFile, timeout: float = 30.0) -> Path:
     """Download ``spec`` into the cache, verify its sha256, and only then keep it."""
     if os.environ.get(ENV_OFFLINE, "").lower() in {"1", "true", "yes"}:
         raise WeightsNotFound(describe_missing(spec, f"${ENV_OFFLINE} is set, no download tried"))
-    target_dir = cache_dir()
-    target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", dir=target_dir)
-    tmp = Path(tmp_name)
+    target = cache_dir() / spec.filename
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
+        with atomic_writer(target) as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
             shutil.copyfileobj(response, out, 1 << 20)
-        verify(tmp, spec)
-        target = target_dir / spec.filename
-        os.replace(tmp, target)
+            out.flush()
+            verify(Path(out.name), spec)  # a mismatch raises: the download is never kept
         return target
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise WeightsNotFound(describe_missing(spec, f"download failed: {exc}")) from exc
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -107,12 +107,12 @@ def test_run_with_ref_scores_full_reference_metrics(tmp_path, capsys):
 def test_ref_needs_exactly_one_folder_dataset(tmp_path, capsys):
     assert main(["run", "--methods", "input", "--datasets", "sample", "--ref", str(tmp_path),
                  "--out", str(tmp_path / "run"), "--no-progress"]) == 2
-    assert "--ref needs exactly one folder:PATH dataset, got 0" in capsys.readouterr().err
+    assert "--ref needs exactly one dataset that takes a reference folder (folder:PATH), got 0" in capsys.readouterr().err
 
 
 THIRD_PARTY = '''
 import torch
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 from llebench.api import Dataset, Sample
 
 

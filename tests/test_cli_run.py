@@ -8,7 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from llebench.cli import main, parse_method_options, parse_value
+from llebench.cli import apply_method_options, main, method_specs
+from llebench.components import parse_value
 from llebench.errors import RunConfigError
 
 
@@ -55,20 +56,29 @@ def test_dataset_folder_absent_is_a_clear_error(tmp_path, capsys):
 
 def test_unknown_names_and_bad_options_are_config_errors(tmp_path, capsys):
     assert main(["run", "--methods", "nope", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
-    assert "unknown enhancer 'nope'" in capsys.readouterr().err
+    assert "unknown method 'nope'" in capsys.readouterr().err
     assert main(["run", "--methods", "input", "-o", "input.strength=2", "--out", str(tmp_path / "r"),
                  "--no-progress"]) == 2
     assert "bad options" in capsys.readouterr().err
 
 
-def test_option_parsing():
+def test_option_parsing(plugins):
     assert parse_value("0.5") == 0.5 and parse_value("true") is True and parse_value("abc") == "abc"
-    assert parse_method_options(["lime.gamma=0.7"], ["w.pth"], ["input", "lime"]) == {
-        "lime": {"gamma": 0.7, "weights": "w.pth"}}
-    with pytest.raises(RunConfigError):
-        parse_method_options([], ["w.pth"], ["zero_dce", "scl_lle"])
-    with pytest.raises(RunConfigError):
-        parse_method_options(["other.x=1"], [], ["input"])
+    specs = method_specs("input,lime,zero_dce")
+    apply_method_options(specs, ["lime.gamma=0.7"], ["w.pth"], plugins, allow_untrained=True)
+    # --weights PATH goes to the one method that takes weights; --allow-untrained to those that accept it
+    assert [s.options for s in specs] == [{}, {"gamma": 0.7}, {"weights": "w.pth", "allow_untrained": True}]
+    with pytest.raises(RunConfigError, match="exactly one method that takes weights"):
+        apply_method_options(method_specs("zero_dce,scl_lle"), [], ["w.pth"], plugins, False)
+    with pytest.raises(RunConfigError, match="not a method of this run"):
+        apply_method_options(method_specs("input"), ["other.x=1"], [], plugins, False)
+    with pytest.raises(RunConfigError, match="METHOD.KEY=VALUE"):
+        apply_method_options(method_specs("input"), ["x=1"], [], plugins, False)
+    # LABEL=NAME: the same method twice, told apart by label
+    specs = method_specs("zero_dce,mine=zero_dce")
+    apply_method_options(specs, [], ["mine=my.pth"], plugins, False)
+    assert [(s.name, s.label, s.options) for s in specs] == [("zero_dce", "zero_dce", {}),
+                                                            ("zero_dce", "mine", {"weights": "my.pth"})]
 
 
 def test_config_file_with_labels(shared_weights, tmp_path):
@@ -93,8 +103,9 @@ def test_report_marks_best_and_second_and_escapes_names(tmp_path):
     from throwaway import ThrowawayPlugin
 
     from llebench.plugins import load_plugins
-    from llebench.runner import ComponentSpec, Runner, RunPlan
-    from llebench.store import RunResults
+    from llebench.components import ComponentSpec
+    from llebench.runner import Runner, RunPlan
+    from llebench.results import RunResults
     from llebench_reports.leaderboard import Leaderboard
 
     plugin_set = load_plugins(extra=[("throwaway", ThrowawayPlugin())])

@@ -7,7 +7,8 @@ import torch
 
 from llebench.errors import LLEBenchError
 from llebench_dcenet.dcenet import DCENet
-from llebench_dcenet.enhancers import SCLLLE, ZeroDCE, flush_subnormals, load_dcenet_state
+from llebench.statedict import flush_subnormals, load_state_dict
+from llebench_dcenet.enhancers import SCLLLE, ZeroDCE
 
 
 def test_parameter_count_matches_the_official_network():
@@ -27,7 +28,8 @@ def test_curve_iteration_is_the_quadratic_le_curve():
 
 def test_official_weights_load_unchanged(shared_weights):
     for path in (shared_weights / "zero_dce_epoch99.pth", shared_weights / "scl_lle.pth"):
-        state, meta = load_dcenet_state(path)
+        state, meta = load_state_dict(path)
+        state = flush_subnormals(state)
         raw = torch.load(path, map_location="cpu", weights_only=True)
         assert meta == {} and state.keys() == raw.keys()
         net = DCENet()
@@ -41,7 +43,7 @@ def test_official_weights_load_unchanged(shared_weights):
 
 def test_subnormals_are_flushed():
     t = torch.tensor([1e-40, -1e-39, 1e-30, 0.5])
-    assert flush_subnormals(t).tolist() == [0.0, 0.0, pytest.approx(1e-30), 0.5]
+    assert flush_subnormals({"t": t})["t"].tolist() == [0.0, 0.0, pytest.approx(1e-30), 0.5]
 
 
 def test_training_checkpoint_format_and_untrained_refusal(tmp_path):
@@ -73,7 +75,7 @@ def test_malicious_pickle_is_refused(tmp_path):
     with open(path, "wb") as fh:
         pickle.dump({"model": Evil()}, fh)
     with pytest.raises(LLEBenchError, match="weights-only"):
-        load_dcenet_state(path)
+        load_state_dict(path)
 
 
 @pytest.mark.parametrize("native", [True, False])

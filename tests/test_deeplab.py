@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from llebench.errors import LLEBenchError, WeightsNotFound
-from llebench_deeplab import (
+from llebench.sdk.nets import (
     DEEPLAB_CITYSCAPES_WEIGHTS,
     IGNORE_INDEX,
     DeepLabV3PlusMobileNet,
@@ -80,7 +80,7 @@ def test_missing_weights_error_names_file_and_url(isolated_weights):
         Segmenter.pretrained()
     message = str(info.value)
     assert DEEPLAB_CITYSCAPES_WEIGHTS.filename in message and "dropbox.com" in message
-    assert f"put it in {isolated_weights}" in message  # the directory to put it in, not only what it is
+    assert f"save it as {isolated_weights}/" in message  # the directory to put it in, not only what it is
 
 
 def test_wrong_checkpoint_is_a_clear_error(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llebench.store import SCORE_KEY
+from llebench.results import SCORE_KEY
 
 COMMAND = ["--methods", "input,zero_dce,scl_lle", "--datasets", "sample", "--metrics", "psnr,ssim",
            "--no-progress", "--no-report"]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from llebench.api import EnhanceRecord, Sample
 from llebench.components import ComponentSpec, build_component
+from llebench.context import Context
 from llebench.errors import RunConfigError
 from llebench.plugins import load_plugins
 from llebench.runner import Runner, RunPlan
@@ -29,7 +30,7 @@ def batch(count: int, height: int, width: int, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", ["psnr", "psnr_y", "ssim", "ssim_rgb", "ms_ssim", "psnr_gtmean", "ssim_gtmean"])
 def test_batched_full_reference_scores_equal_per_image_ones(plugins, name):
-    metric = build_component(plugins, "metrics", ComponentSpec.parse(name), device="cpu")
+    metric = build_component(plugins, "metrics", ComponentSpec.parse(name), Context(plugins=plugins))
     assert metric.batchable
     outputs, references = batch(4, 180, 200, 1), batch(4, 180, 200, 2)
     samples = [Sample(str(i), outputs[i:i + 1], reference=references[i:i + 1]) for i in range(4)]
@@ -41,7 +42,7 @@ def test_batched_full_reference_scores_equal_per_image_ones(plugins, name):
 
 @pytest.mark.shared
 def test_batched_niqe_equals_per_image_niqe(plugins, shared_weights):
-    metric = build_component(plugins, "metrics", ComponentSpec.parse("niqe"), device="cpu")
+    metric = build_component(plugins, "metrics", ComponentSpec.parse("niqe"), Context(plugins=plugins))
     outputs = batch(3, 160, 192, 3)
     samples = [Sample(str(i), outputs[i:i + 1]) for i in range(3)]
     single = [metric.compute(outputs[i:i + 1], samples[i], RECORD) for i in range(3)]
@@ -50,7 +51,7 @@ def test_batched_niqe_equals_per_image_niqe(plugins, shared_weights):
 
 def test_a_reference_of_another_size_fails_the_batch_call():
     plugins = load_plugins()
-    metric = build_component(plugins, "metrics", ComponentSpec.parse("psnr"), device="cpu")
+    metric = build_component(plugins, "metrics", ComponentSpec.parse("psnr"), Context(plugins=plugins))
     outputs = batch(2, 32, 32, 4)
     samples = [Sample("a", outputs[:1], reference=outputs[:1]), Sample("b", outputs[1:], reference=batch(1, 30, 32, 5))]
     with pytest.raises(Exception, match="reference size"):
@@ -66,7 +67,7 @@ def test_batch_size_defaults():
 
 
 PLUGIN = textwrap.dedent('''
-    from llebench import hookimpl
+    from llebench.sdk import hookimpl
     from llebench.api import Metric
 
     CALLS = []

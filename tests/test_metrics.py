@@ -17,7 +17,7 @@ from llebench_metrics.gtmean import grey_mean, scale_to_reference_mean
 from llebench_metrics.pyiqa_bridge import (
     PSNR, PYIQA_MODES, SHORT_NAMES, SSIM, SSIMRGB, PSNRGTMean, PyiqaByName, SSIMGTMean,
 )
-from llebench_metrics.pyiqa_files import PYIQA_FILES
+from llebench.pyiqa_bridge.files import PYIQA_FILES
 
 
 def run(tmp_path, *args):
@@ -267,8 +267,8 @@ def test_gtmean_metrics_score_the_adjusted_output():
 class OneConv(Enhancer):
     name = "one_conv"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, context=None) -> None:
+        super().__init__(context)
         self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
         self.calls = 0
 

@@ -18,8 +18,8 @@ import torch
 from llebench.cli import main
 from llebench.errors import ChecksumMismatch, WeightsNotFound
 from llebench_metrics import pyiqa_bridge
-from llebench_metrics.pyiqa_files import ALEXNET, LPIPS_ALEX, NIQE_PARAMETERS
-from llebench_metrics.pyiqa_loading import routed_downloads
+from llebench.pyiqa_bridge.files import ALEXNET, LPIPS_ALEX, NIQE_PARAMETERS
+from llebench.pyiqa_bridge.loading import routed_downloads
 
 
 class NotAWeight:

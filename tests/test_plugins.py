@@ -8,7 +8,7 @@ import pluggy
 import pytest
 from throwaway import Brighten, ThrowawayPlugin
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 from llebench.cli import main
 from llebench.errors import PluginError, UnknownNameError
 from llebench.plugins import load_plugins
@@ -28,7 +28,7 @@ def test_builtins_are_entry_points(plugins):
 def test_broken_plugin_is_reported_by_name_and_the_others_work(tmp_path, capsys):
     (tmp_path / "broken_one.py").write_text("raise ImportError('missing dependency xyz')\n")
     (tmp_path / "good_one.py").write_text(textwrap.dedent('''
-        from llebench import hookimpl
+        from llebench.sdk import hookimpl
         from llebench.api import Enhancer
 
         class Half(Enhancer):
@@ -83,7 +83,7 @@ def test_allow_list_and_disable(monkeypatch):
     monkeypatch.setenv("LLEBENCH_LOAD_PLUGINS", "basic,metrics")
     only = load_plugins()
     assert set(only.plugins) == {"basic", "metrics"}
-    with pytest.raises(UnknownNameError, match="unknown enhancer 'zero_dce'"):
+    with pytest.raises(UnknownNameError, match="unknown method 'zero_dce'"):
         only.get("enhancers", "zero_dce")
     monkeypatch.delenv("LLEBENCH_LOAD_PLUGINS")
     monkeypatch.setenv("LLEBENCH_DISABLE_PLUGINS", "dcenet")
@@ -95,5 +95,5 @@ def test_registered_plugin_appears_with_its_registrations():
     plugin_set = load_plugins(extra=[("throwaway", ThrowawayPlugin())])
     assert plugin_set.provided_by("throwaway") == {
         "enhancers": ["brighten", "faulty"], "datasets": ["tiny"],
-        "metrics": ["abs_error", "mean_brightness"], "reports": [], "trainers": [],
+        "metrics": ["abs_error", "mean_brightness"], "reports": [], "trainers": [], "losses": [],
     }

@@ -25,9 +25,9 @@ def example(tag: str) -> str:
 
 @pytest.fixture
 def plugin_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "llebench-gamma"
+    directory = tmp_path / "llebench-gain"
     directory.mkdir()
-    (directory / "llebench_gamma.py").write_text(example("plugin-module"))
+    (directory / "llebench_gain.py").write_text(example("plugin-module"))
     (directory / "pyproject.toml").write_text(example("plugin-pyproject"))
     return directory
 
@@ -35,10 +35,10 @@ def plugin_dir(tmp_path: Path) -> Path:
 def test_one_file_plugin_via_plugins_dir(plugin_dir, tmp_path):
     (plugin_dir / "pyproject.toml").unlink()
     out = tmp_path / "run"
-    assert main(["run", "--plugins-dir", str(plugin_dir), "--methods", "input,gamma", "-o", "gamma.gamma=1.8",
+    assert main(["run", "--plugins-dir", str(plugin_dir), "--methods", "input,gain", "-o", "gain.gain=3",
                  "--datasets", "sample", "--metrics", "psnr", "--out", str(out), "--no-progress"]) == 0
     psnr = pd.read_csv(out / "scores.csv").groupby("method").value.mean()
-    assert psnr["gamma"] > psnr["input"]  # brightening a dark image brings it closer to the reference
+    assert psnr["gain"] > psnr["input"]  # brightening a dark image brings it closer to the reference
 
 
 @pytest.mark.slow
@@ -49,9 +49,9 @@ def test_installed_plugin_via_entry_point(plugin_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     listing = subprocess.run([sys.executable, "-m", "llebench.cli", "plugins"], env=env, capture_output=True,
                              text=True)
-    assert "gamma 0.1.0 (entry point)" in listing.stdout and "enhancers: gamma" in listing.stdout
+    assert "gain 0.1.0 (entry point)" in listing.stdout and "enhancers: gain" in listing.stdout
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "llebench.cli", "run", "--methods", "input,gamma", "--datasets",
+    subprocess.run([sys.executable, "-m", "llebench.cli", "run", "--methods", "input,gain", "--datasets",
                     "sample", "--metrics", "psnr", "--limit", "1", "--out", str(out), "--no-progress"],
                    env=env, check=True, capture_output=True)
-    assert set(pd.read_csv(out / "scores.csv").method) == {"input", "gamma"}
+    assert set(pd.read_csv(out / "scores.csv").method) == {"input", "gain"}

@@ -15,13 +15,14 @@ from llebench_reports.leaderboard import Leaderboard
 from PIL import Image
 from throwaway import ThrowawayPlugin
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 from llebench.api import Enhancer
 from llebench.cli import main
 from llebench.errors import EnhancementError, OutputNotWritable
 from llebench.plugins import load_plugins
-from llebench.runner import ComponentSpec, Runner, RunPlan
-from llebench.store import SCORE_KEY, RunResults
+from llebench.components import ComponentSpec
+from llebench.runner import Runner, RunPlan
+from llebench.results import SCORE_KEY, RunResults
 from llebench.tiling import MIN_TILE, enhance_with_fallback, is_out_of_memory, tiled
 
 HELPERS = Path(__file__).parent / "reliability_plugins"
@@ -216,7 +217,8 @@ def test_disk_full_stops_with_a_clear_error_and_keeps_earlier_results(helpers, t
 
 
 def test_a_short_write_on_a_full_disk_leaves_no_torn_row(tmp_path, monkeypatch):
-    from llebench.store import SCORE_COLUMNS, Journal
+    from llebench.results import SCORE_COLUMNS
+    from llebench.store import Journal
 
     path = tmp_path / "scores.csv"
     journal = Journal(path, SCORE_COLUMNS, SCORE_KEY)
@@ -237,7 +239,7 @@ def test_details_on_a_full_or_read_only_disk_are_a_clear_error_and_keep_the_old_
 
     import numpy as np
 
-    import llebench.store
+    import llebench.atomic
     from llebench.store import ResultsStore
 
     store = ResultsStore(tmp_path / "run")
@@ -247,13 +249,13 @@ def test_details_on_a_full_or_read_only_disk_are_a_clear_error_and_keep_the_old_
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(llebench.store, "np", SimpleNamespace(savez=disk_full, asarray=np.asarray))
+    monkeypatch.setattr(np, "savez", disk_full)
     with pytest.raises(OutputNotWritable, match=r"a\.png\.npz: No space left on device; the results written so far"):
         store.write_details("miou", "m", "d", "a.png", {"confusion": np.zeros((3, 3), dtype=np.int64)})
     assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["a.png.npz"]
     monkeypatch.undo()
     read_only = SimpleNamespace(mkstemp=failing_after(0, errno.EROFS, tempfile.mkstemp))
-    monkeypatch.setattr(llebench.store, "tempfile", read_only)
+    monkeypatch.setattr(llebench.atomic, "tempfile", read_only)  # every atomic write creates its file there
     with pytest.raises(OutputNotWritable, match=r"b\.png\.npz: Read-only file system"):
         store.write_details("miou", "m", "d", "b.png", {"confusion": np.eye(3)})
     assert not (path.parent / "b.png.npz").exists()
@@ -261,9 +263,7 @@ def test_details_on_a_full_or_read_only_disk_are_a_clear_error_and_keep_the_old_
 
 def test_read_only_output_is_a_clear_cli_error(tmp_path, monkeypatch, capsys):
     """Tests run as root, so chmod cannot make a directory read-only: EROFS is simulated."""
-    import tempfile
-    from types import SimpleNamespace
-
+    import llebench.atomic
     import llebench.images
 
     out = tmp_path / "run"
@@ -271,8 +271,10 @@ def test_read_only_output_is_a_clear_cli_error(tmp_path, monkeypatch, capsys):
             "--out", str(out), "--no-progress", "--no-report", "--limit", "2"]
     assert main([*args, "--methods", "sleepy"]) == 0
     before = (out / "scores.csv").read_bytes()
-    monkeypatch.setattr(llebench.images, "tempfile",  # the PNG writer only: the manifest still works
-                        SimpleNamespace(mkstemp=failing_after(0, errno.EROFS, tempfile.mkstemp)))
+    def read_only(path, **options):  # the PNG writer only: the manifest still works
+        raise OutputNotWritable.wrap(path, OSError(errno.EROFS, os.strerror(errno.EROFS)))
+
+    monkeypatch.setattr(llebench.images, "atomic_writer", read_only)
     assert main([*args, "--methods", "sleepy,oom_above"]) == 2
     err = capsys.readouterr().err
     assert re.search(r"error: cannot write .*\.png: Read-only file system; the results written so far are kept", err)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from llebench.store import SCORE_COLUMNS, SCORE_KEY
+from llebench.results import SCORE_COLUMNS, SCORE_KEY
 
 HELPERS = Path(__file__).parent / "reliability_plugins"
 KILLS = 6

@@ -15,12 +15,13 @@ import torch
 from PIL import Image
 from throwaway import ThrowawayPlugin
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 from llebench.api import Dataset, Sample
 from llebench.errors import LLEBenchError
 from llebench.plugins import load_plugins
-from llebench.runner import ComponentSpec, Runner, RunPlan
-from llebench.store import RunResults
+from llebench.components import ComponentSpec
+from llebench.runner import Runner, RunPlan
+from llebench.results import RunResults
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the code that runs on user data (tests build malicious files on purpose, so not tests/)
@@ -101,14 +102,12 @@ def malicious_checkpoint(path: Path, marker: Path) -> Path:
 
 def checkpoint_loaders():
     """Every loader of a user-supplied checkpoint in the tree, as (name, function)."""
-    from llebench_dcenet.enhancers import load_dcenet_state
-    from llebench_deeplab.checkpoint import read_vainf_state_dict
+    from llebench.statedict import load_checkpoint, load_state_dict
+    from llebench.training.checkpoint import load_checkpoint as load_training_checkpoint
     from llebench_ssll.checkpoints import load_weights
 
-    from llebench.training.checkpoint import load_checkpoint
-
-    return [("training checkpoint", load_checkpoint), ("DCE-Net", load_dcenet_state),
-            ("DeepLab", read_vainf_state_dict), ("SSLL", load_weights)]
+    return [("training checkpoint", load_training_checkpoint), ("weights file", load_checkpoint),
+            ("state_dict (every method, VGG, DeepLab)", load_state_dict), ("SSLL", load_weights)]
 
 
 @pytest.mark.parametrize("index", range(4))

@@ -13,7 +13,7 @@ import pytest
 
 from llebench.cli import main
 from llebench.report.exports import latex_escape, to_csv, to_latex, to_markdown
-from llebench.store import RunResults, SCORE_COLUMNS, details_path, output_image_path
+from llebench.results import RunResults, SCORE_COLUMNS, details_path, output_image_path
 from llebench_reports.leaderboard import Leaderboard, leaderboard
 from llebench_reports.paper_tables import methods_as_columns
 from llebench_reports.published import Published, published
@@ -467,7 +467,8 @@ def test_leaderboard_efficiency_columns_are_noted_and_not_ranked(tmp_path):
         ("zero_dce", "params", 79416.0), ("zero_dce", "flops", 171.07), ("zero_dce", "psnr", 15.0),
         ("scl_lle", "params", 79416.0), ("scl_lle", "flops", 171.07), ("scl_lle", "psnr", 16.0))]
     rows += [(m, "other", "b.png", "psnr", v) for m, v in (("zero_dce", 12.0), ("scl_lle", 11.0))]
-    metrics = {"params": {"name": "params", "kind": "efficiency", "lower_better": True, "settings": {"unit": "count"}},
+    metrics = {"params": {"name": "params", "kind": "efficiency", "lower_better": True, "settings": {"unit": "count"},
+                          "format": ",.0f"},
                "flops": {"name": "flops", "kind": "efficiency", "lower_better": True,
                          "settings": {"input": "1x3x900x1200", "unit": "GFLOP"}},
                "psnr": {"name": "psnr", "kind": "full-reference", "lower_better": False}}
@@ -488,7 +489,8 @@ def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypat
     from throwaway import ThrowawayPlugin
 
     from llebench.plugins import load_plugins
-    from llebench.runner import ComponentSpec, Runner, RunPlan
+    from llebench.components import ComponentSpec
+    from llebench.runner import Runner, RunPlan
 
     monkeypatch.delenv("LLEBENCH_DATA", raising=False)
     out = tmp_path / "run"

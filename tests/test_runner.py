@@ -11,8 +11,10 @@ from throwaway import ThrowawayPlugin
 
 from llebench.errors import RunConfigError
 from llebench.plugins import load_plugins
-from llebench.runner import ComponentSpec, Runner, RunPlan
-from llebench.store import Journal, SCORE_COLUMNS, SCORE_KEY
+from llebench.components import ComponentSpec
+from llebench.runner import Runner, RunPlan
+from llebench.results import SCORE_COLUMNS, SCORE_KEY
+from llebench.store import Journal
 
 
 @pytest.fixture(scope="module")

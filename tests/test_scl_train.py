@@ -7,6 +7,8 @@ quality of pretrained weights.
 
 from __future__ import annotations
 
+from llebench.context import Context
+
 import csv
 from pathlib import Path
 
@@ -20,11 +22,11 @@ from llebench.errors import ChecksumMismatch, DatasetUnavailable, LLEBenchError,
 from llebench.training import TrainConfig, TrainContext, train
 from llebench_dcenet.dcenet import DCENet
 from llebench_dcenet.enhancers import SCLLLE
-from llebench_deeplab import DEEPLAB_CITYSCAPES_WEIGHTS
-from llebench_scl_train import losses
-from llebench_scl_train.data import SCLTrainSet, cityscapes_pairs, load_contrast_pools
-from llebench_scl_train.trainer import SCLLLETrainer
-from llebench_scl_train.vgg import LAYERS, VGG16_IMAGENET_WEIGHTS, VGG16Features
+from llebench.sdk.nets import DEEPLAB_CITYSCAPES_WEIGHTS
+from llebench_dcenet import scl_losses as losses
+from llebench_dcenet.scl_data import SCLTrainSet, cityscapes_pairs, load_contrast_pools
+from llebench_dcenet.scl_trainer import SCLLLETrainer
+from llebench.nets.vgg import LAYERS, VGG16_IMAGENET_WEIGHTS, VGGFeatures
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_RTOL = 1e-5
@@ -178,7 +180,7 @@ def test_vgg_loads_a_torchvision_state_dict_from_an_explicit_file(tmp_path):
     reference = torchvision.models.vgg16(weights=None).eval()
     path = tmp_path / "my_vgg16.pth"
     torch.save({k: v for k, v in reference.state_dict().items() if k.startswith("features.")}, path)
-    vgg = VGG16Features.pretrained(normalize=False, weights=path)
+    vgg = VGGFeatures.pretrained(16, normalize=False, weights=path)
     image = torch.rand(1, 3, 32, 32)
     outputs = vgg(image, tuple(LAYERS))
     with torch.no_grad():
@@ -199,7 +201,7 @@ def test_vgg_found_in_weights_dir_must_be_the_published_file(tmp_path, monkeypat
     monkeypatch.setenv("LLEBENCH_OFFLINE", "1")
     assert VGG16_IMAGENET_WEIGHTS.sha256.startswith("397923af")  # torchvision's file-name hash prefix
     with pytest.raises(ChecksumMismatch, match="vgg16-397923af.pth"):
-        VGG16Features.pretrained(normalize=True)
+        VGGFeatures.pretrained(16, normalize=True)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -262,19 +264,19 @@ def test_missing_pretrained_feature_nets_is_a_clear_error(isolated_weights, tmp_
         SCLLLETrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path))
     message = str(info.value)
     assert VGG16_IMAGENET_WEIGHTS.filename in message and VGG16_IMAGENET_WEIGHTS.url in message
-    assert f"put it in {isolated_weights}" in message  # where to put the file, not only what it is
+    assert f"save it as {isolated_weights}/" in message  # where to put the file, not only what it is
 
 
 def test_missing_deeplab_is_a_clear_error_once_vgg_is_found(isolated_weights, tmp_path):
     """VGG-16 is resolved first; with it present, the trainer names the DeepLab file, its URL and directory."""
     vgg = tmp_path / "vgg16_features.pth"  # randomly initialised, in torchvision's key layout
-    torch.save({f"features.{k}": v for k, v in VGG16Features(normalize=True).layers.state_dict().items()}, vgg)
+    torch.save({f"features.{k}": v for k, v in VGGFeatures(16, normalize=True).layers.state_dict().items()}, vgg)
     config = TrainConfig.from_dict({"method": {"feature_nets": "pretrained", "vgg_weights": str(vgg)}}, SCLLLETrainer)
     with pytest.raises(WeightsNotFound) as info:
         SCLLLETrainer(config, TrainContext(device=torch.device("cpu"), out=tmp_path))
     message = str(info.value)
     assert DEEPLAB_CITYSCAPES_WEIGHTS.filename in message and DEEPLAB_CITYSCAPES_WEIGHTS.url in message
-    assert f"put it in {isolated_weights}" in message
+    assert f"save it as {isolated_weights}/" in message
     without_lsc = TrainConfig.from_dict({"method": {"vgg_weights": str(vgg), "l_sc": False}}, SCLLLETrainer)
     trainer = SCLLLETrainer(without_lsc, TrainContext(device=torch.device("cpu"), out=tmp_path))
     assert trainer.segmenter is None and list(trainer.weights_used()) == [vgg.name]
@@ -327,7 +329,7 @@ def test_training_lowers_the_loss(variant, data_root, tmp_path):
     initial = judge.build_model()  # the engine seeds identically before build_model
     with torch.no_grad():
         before = judge.training_step(initial, batch).loss.item()
-    result = train(SCLLLETrainer, config, tmp_path / "run", data_root=data_root)
+    result = train(SCLLLETrainer, config, tmp_path / "run", context=Context(data_root=data_root))
     exported = torch.load(result.model, map_location="cpu", weights_only=True)
     assert exported["untrained"] is True and exported["method"] == "scl_lle"
     trained = DCENet()
@@ -427,8 +429,8 @@ def test_resume_is_bit_identical_with_random_crops_and_negatives(data_root, tmp_
     """Crops, flips, darkening and the positives/negatives re-drawn each iteration all continue exactly."""
     config = tiny_config()
     config.train["checkpoint_every"] = 3
-    straight = train(SCLLLETrainer, config, tmp_path / "straight", data_root=data_root)
-    resumed = _killed_then_resumed(SCLLLETrainer, config, tmp_path / "resumed", kill_at=4, data_root=data_root)
+    straight = train(SCLLLETrainer, config, tmp_path / "straight", context=Context(data_root=data_root))
+    resumed = _killed_then_resumed(SCLLLETrainer, config, tmp_path / "resumed", kill_at=4, context=Context(data_root=data_root))
     a = torch.load(straight.model, map_location="cpu", weights_only=True)["model"]
     b = torch.load(resumed.model, map_location="cpu", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

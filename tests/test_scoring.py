@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 from llebench.plugins import load_plugins
-from llebench.runner import ComponentSpec, Runner, RunPlan
+from llebench.components import ComponentSpec
+from llebench.runner import Runner, RunPlan
 from llebench.scoring import Scorer
 
 PLUGIN = textwrap.dedent('''
     import os
-    from llebench import hookimpl
+    from llebench.sdk import hookimpl
     from llebench.api import Metric
 
     class Contrast(Metric):

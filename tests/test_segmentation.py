@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from llebench.context import Context
 from llebench.cli import main
 from llebench.errors import DatasetUnavailable, ImageError, RunConfigError
-from llebench.store import RunResults
-from llebench_segmentation.confusion import confusion_matrix, iou_per_class, mean_iou
+from llebench.results import RunResults
+from llebench.nets.confusion import confusion_matrix, iou_per_class, mean_iou
 from llebench_segmentation.dataset import CityscapesVal
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -73,10 +74,10 @@ def make_cityscapes(root: Path, per_city: int = 1, size: tuple[int, int] = (64, 
 
 def test_dataset_darkens_and_maps_labels(tmp_path):
     make_cityscapes(tmp_path)
-    plain = CityscapesVal(tmp_path, "frankfurt")
-    dark = CityscapesVal(tmp_path, "frankfurt@6")
+    plain = CityscapesVal(Context(data_root=tmp_path), "frankfurt")
+    dark = CityscapesVal(Context(data_root=tmp_path), "frankfurt@6")
     assert plain.ids() == ["frankfurt/frankfurt_000000_000019_leftImg8bit.png"] == dark.ids()
-    assert len(CityscapesVal(tmp_path).ids()) == 3 and CityscapesVal(tmp_path, "@2").gamma == 2.0
+    assert len(CityscapesVal(Context(data_root=tmp_path)).ids()) == 3 and CityscapesVal(Context(data_root=tmp_path), "@2").gamma == 2.0
     a, b = plain.load(plain.ids()[0]), dark.load(dark.ids()[0])
     expected = torch.floor(a.input ** 6 * 255 + 0.5) / 255
     assert torch.equal(b.input, expected) and b.input.mean() < a.input.mean()
@@ -87,15 +88,15 @@ def test_dataset_darkens_and_maps_labels(tmp_path):
 
 def test_dataset_errors_name_what_is_missing(tmp_path):
     with pytest.raises(RunConfigError, match="unknown city 'paris'"):
-        CityscapesVal(tmp_path, "paris@2")
+        CityscapesVal(Context(data_root=tmp_path), "paris@2")
     with pytest.raises(RunConfigError, match="gamma"):
-        CityscapesVal(tmp_path, "lindau@x")
+        CityscapesVal(Context(data_root=tmp_path), "lindau@x")
     with pytest.raises(DatasetUnavailable, match="leftImg8bit/val/lindau"):
-        CityscapesVal(tmp_path, "lindau").ids()
+        CityscapesVal(Context(data_root=tmp_path), "lindau").ids()
     make_cityscapes(tmp_path)
     label = next((tmp_path / "cityscapes" / "gtFine").rglob("lindau_*_labelIds.png"))
     label.unlink()
-    dataset = CityscapesVal(tmp_path, "lindau")
+    dataset = CityscapesVal(Context(data_root=tmp_path), "lindau")
     with pytest.raises(ImageError, match="lindau_000000_000019_gtFine_labelIds.png"):
         dataset.load(dataset.ids()[0])
 
@@ -104,7 +105,7 @@ def test_dataset_errors_name_what_is_missing(tmp_path):
 def fixture_deeplab(tmp_path) -> Path:
     """FIXTURE ONLY: the untrained DeepLabV3+ architecture with seeded random weights, saved in
     VainF's format. Its predictions are meaningless; it exercises the pipeline offline."""
-    from llebench_deeplab import DeepLabV3PlusMobileNet
+    from llebench.sdk.nets import DeepLabV3PlusMobileNet
 
     torch.manual_seed(0)
     model = DeepLabV3PlusMobileNet(num_classes=19)
@@ -123,8 +124,8 @@ def fixture_deeplab(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_table4_end_to_end_on_a_tiny_fixture(tmp_path, fixture_deeplab, capsys):
-    from llebench_deeplab import Segmenter
-    from llebench_segmentation.confusion import CONFUSION_KEY
+    from llebench.sdk.nets import Segmenter
+    from llebench.nets.confusion import CONFUSION_KEY
 
     data = make_cityscapes(tmp_path / "data", per_city=2)
     config = tomllib.loads((CONFIGS / "table4.toml").read_text())
@@ -141,7 +142,7 @@ def test_table4_end_to_end_on_a_tiny_fixture(tmp_path, fixture_deeplab, capsys):
 
     # the accumulated mIoU, recomputed here from the fixture network's own predictions
     segmenter = Segmenter.pretrained(fixture_deeplab)
-    dataset = CityscapesVal(data, "lindau@6")
+    dataset = CityscapesVal(Context(data_root=data), "lindau@6")
     total = np.zeros((19, 19), np.int64)
     for sample_id in dataset.ids():
         sample = dataset.load(sample_id)

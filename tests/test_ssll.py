@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from llebench.context import Context
+
 import math
 from pathlib import Path
 
@@ -350,7 +352,7 @@ def test_paper_configs_pair_lolv2_real_like_the_dataset_plugin(tmp_path, name):
     dataset = trainer.train_dataset()
     pairs = [(low.name, high.name) for low, high in zip(dataset.pairs.files, dataset.pairs.high, strict=True)]
     assert pairs == [(f"low{i:05d}.png", f"normal{i:05d}.png") for i in (1, 2, 3)]
-    plugin = LOLv2Real(data_root=data, split="train").pairs
+    plugin = LOLv2Real(Context(data_root=data), split="train").pairs
     assert pairs == [(p.input.name, p.reference.name) for p in plugin.values()]
     item = dataset.get(2, torch.Generator().manual_seed(0))
     assert item["low"].shape == item["gt"].shape == (3, 192, 192)
@@ -404,7 +406,7 @@ def test_delta_report_pairs_models_evaluated_the_same_way():
     assert baselines == ["baseline", "baseline_teacher"] and ssll == ["ssll", "ssll_teacher"]
     assert baseline_for("ssll", baselines, methods) == "baseline"
     assert baseline_for("ssll_teacher", baselines, methods) == "baseline_teacher"
-    better = delta_cell(Cell("21.31", 21.31), Cell("20.01", 20.01), False, "psnr")
+    better = delta_cell(Cell("21.31", 21.31), Cell("20.01", 20.01), False, "")
     assert better.text == "+1.300" and "better" in better.note
-    worse = delta_cell(Cell("4.0", 4.0), Cell("3.5", 3.5), True, "niqe")
+    worse = delta_cell(Cell("4.0", 4.0), Cell("3.5", 3.5), True, ".3f")
     assert worse.text == "+0.500" and "worse" in worse.note

@@ -12,7 +12,7 @@ from PIL import Image
 
 from llebench.cli import main
 from llebench.errors import LLEBenchError, RunConfigError
-from llebench.store import RunResults
+from llebench.results import RunResults
 from llebench.training import TrainConfig, TrainContext, train
 from llebench_ssll.enhancer import SSLL
 from llebench_ssll.report import SSLLDelta

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from llebench_zero_dce_train.trainer import ZeroDCETrainer
+from llebench_dcenet.zero_dce_trainer import ZeroDCETrainer
 from PIL import Image
 
 from llebench.cli import main
@@ -123,12 +123,12 @@ def test_a_torn_or_incomplete_checkpoint_is_never_picked(images, tmp_path):
     incomplete = torch.load(good, weights_only=True)
     incomplete["complete"] = False
     torch.save(incomplete, ckpts / "iter_0000004.pt")
-    (ckpts / ".tmp-abc.pt").write_bytes(data[:100])  # an interrupted write
+    (ckpts / ".llebench-tmp-abc.pt").write_bytes(data[:100])  # an interrupted write
     path, state = CheckpointDir(ckpts).find_latest()
     assert path == good and state["iteration"] == 2
     result = train(ZeroDCETrainer, config(images, iterations=3), out, resume=True)
     assert result.iteration == 3 and result.checkpoint.name == "iter_0000003.pt"
-    assert not (ckpts / ".tmp-abc.pt").exists()
+    assert not (ckpts / ".llebench-tmp-abc.pt").exists()
 
 
 def test_checkpoint_records_provenance_and_loads_in_llebench_run(images, tmp_path, capsys):
@@ -226,10 +226,18 @@ def test_every_shipped_config_loads_with_the_trainer_its_name_starts_with(path, 
 
 
 def test_config_errors_name_the_problem():
-    with pytest.raises(RunConfigError, match="unknown keys itrations"):
+    with pytest.raises(RunConfigError, match="unknown key train.itrations"):
         TrainConfig.from_dict({"train": {"itrations": 5}}, ZeroDCETrainer)
-    with pytest.raises(RunConfigError, match=r"\[method\]: unknown keys w_col"):
+    with pytest.raises(RunConfigError, match=r"unknown key method.w_col"):
         TrainConfig.from_dict({"method": {"w_col": 5}}, ZeroDCETrainer)
+    # values of the wrong type name the key, the value and the type expected
+    with pytest.raises(RunConfigError, match=r"train.iterations = 'many': expected an integer, got str"):
+        TrainConfig.from_dict({"train": {"iterations": "many"}}, ZeroDCETrainer)
+    with pytest.raises(RunConfigError, match=r"train.reuse_cpu_memory = 'no': expected a boolean"):
+        TrainConfig.from_dict({"train": {"reuse_cpu_memory": "no"}}, ZeroDCETrainer)
+    with pytest.raises(RunConfigError, match=r"method.exposure_level = 'high': expected a number"):
+        TrainConfig.from_dict({"method": {"exposure_level": "high"}}, ZeroDCETrainer)
+    assert TrainConfig.from_dict({"method": {"exposure_level": 1}}, ZeroDCETrainer).method["exposure_level"] == 1
     with pytest.raises(RunConfigError, match="loss_weights"):
         ZeroDCETrainer(TrainConfig.from_dict({"method": {"loss_weights": "mine"}}, ZeroDCETrainer), None)
 

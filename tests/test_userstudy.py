@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from llebench.cli import main
-from llebench.store import RunResults
+from llebench.results import RunResults
 from llebench_reports.tables import TABLE1
 from test_reports_tables import make_table1_run
 

@@ -64,7 +64,7 @@ def test_download_is_verified_and_a_tampered_download_is_not_cached(isolated_wei
 
 def test_official_weights_verify(shared_weights):
     from llebench_dcenet.enhancers import SCL_LLE_WEIGHTS, ZERO_DCE_WEIGHTS
-    from llebench_metrics.pyiqa_files import NIQE_PARAMETERS
+    from llebench.pyiqa_bridge.files import NIQE_PARAMETERS
 
     for spec in (ZERO_DCE_WEIGHTS, SCL_LLE_WEIGHTS, NIQE_PARAMETERS):
         assert resolve(spec).parent == shared_weights

@@ -13,7 +13,7 @@ from llebench_dcenet.losses import (
     illumination_smoothness_loss,
     spatial_consistency_loss,
 )
-from llebench_zero_dce_train.trainer import ZeroDCETrainer
+from llebench_dcenet.zero_dce_trainer import ZeroDCETrainer
 
 from llebench.training import TrainConfig
 

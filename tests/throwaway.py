@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from llebench import hookimpl
-from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
-from llebench.errors import ImageError
+from llebench.sdk import hookimpl
+from llebench.sdk import Dataset, Enhancer, EnhanceRecord, Metric, Sample
+from llebench.sdk import ImageError
 
 
 class Brighten(Enhancer):
     name = "brighten"
 
-    def __init__(self, device: str = "cpu", factor: float = 2.0) -> None:
-        super().__init__(device)
+    def __init__(self, context=None, factor: float = 2.0) -> None:
+        super().__init__(context)
         self.factor = factor
 
     def settings(self):

@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 
 from llebench.report.tables import Table, arrow
-from llebench.store import atomic_write_text
+from llebench.atomic import atomic_write_text
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("llebench.report", "templates"),

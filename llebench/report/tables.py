@@ -35,6 +35,8 @@ class Column:
     metric: str
     lower_better: bool | None
     over: tuple[str, ...] = ()  # for the Average group: the datasets averaged
+    #: the metric's number format (``Metric.number_format``; "" = by magnitude)
+    number_format: str = ""
 
 
 @dataclass
@@ -87,14 +89,14 @@ def arrow(lower_better: bool | None) -> str:
     return "" if lower_better is None else ("↓" if lower_better else "↑")
 
 
-def format_value(value: float, metric: str) -> str:
-    if metric in {"params"}:  # a count
-        return f"{value:,.0f}"
-    if metric in {"seconds"}:
-        return f"{value:.3f}"
+def format_value(value: float, spec: str = "") -> str:
+    """``value`` with a metric's declared format spec (``Metric.number_format``, e.g. ``",.0f"``
+    for a count), else 1 decimal from 100 up, 4 below 1, 3 in between."""
+    if spec:
+        return format(value, spec)
     if abs(value) >= 100:
         return f"{value:.1f}"
-    if abs(value) < 1 and metric not in {"niqe", "psnr"}:
+    if abs(value) < 1:
         return f"{value:.4f}"
     return f"{value:.3f}"
 
@@ -120,9 +122,13 @@ def mean_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 def leaderboard_table(
     scores: pd.DataFrame, directions: dict[str, bool | None], methods: list[str] | None = None,
-    datasets: list[str] | None = None, metrics: list[str] | None = None,
+    datasets: list[str] | None = None, metrics: list[str] | None = None, formats: dict[str, str] | None = None,
 ) -> Table:
-    """Rows = methods, a column group per dataset (metrics inside) and an Average group."""
+    """Rows = methods, a column group per dataset (metrics inside) and an Average group.
+
+    ``formats`` maps metric labels to their number format (``Metric.number_format``).
+    """
+    formats = formats or {}
     summary = mean_scores(scores)
     methods = methods or sorted(summary["method"].unique())
     datasets = datasets or sorted(summary["dataset"].unique())
@@ -133,12 +139,12 @@ def leaderboard_table(
     for dataset in datasets:
         for metric in metrics:
             if any((m, dataset, metric) in lookup for m in methods):
-                columns.append(Column(dataset, metric, directions.get(metric)))
+                columns.append(Column(dataset, metric, directions.get(metric), number_format=formats.get(metric, "")))
     if len(datasets) > 1:
         for metric in metrics:
             covered = tuple(d for d in datasets if any((m, d, metric) in lookup for m in methods))
             if len(covered) > 1:
-                columns.append(Column(AVERAGE, metric, directions.get(metric), covered))
+                columns.append(Column(AVERAGE, metric, directions.get(metric), covered, formats.get(metric, "")))
 
     values: dict[tuple[str, int], Cell] = {}
     for index, col in enumerate(columns):
@@ -160,13 +166,13 @@ def _cell(lookup: dict[tuple[str, str, str], Any], method: str, col: Column) -> 
         marks = FAILED_MARK if row.failed else ""
         if row.count == 0:
             return Cell("failed", note=note, marks=marks)
-        return Cell(format_value(row.mean, col.metric), float(row.mean), note=note, marks=marks)
+        return Cell(format_value(row.mean, col.number_format), float(row.mean), note=note, marks=marks)
     rows = [lookup.get((method, d, col.metric)) for d in col.over]
     means = [r.mean for r in rows if r is not None and r.count > 0]
     if len(means) < len(col.over):
         return Cell("–", note=f"needs a score on each of {', '.join(col.over)}")
     value = sum(means) / len(means)
-    return Cell(format_value(value, col.metric), value, note=f"mean over {len(means)} datasets")
+    return Cell(format_value(value, col.number_format), value, note=f"mean over {len(means)} datasets")
 
 
 def settings_lines(table: Table) -> list[str]:

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from llebench.context import Context, Registry, data_root_from_env
+from llebench.schema import Key, schema_of
+
 if TYPE_CHECKING:
     from llebench.plugins import PluginSet
     from llebench.training.config import TrainConfig
@@ -36,7 +39,7 @@ class TrainContext:
     out: Path
     rank: int = 0
     world_size: int = 1
-    data_root: Path | None = None
+    data_root: Path | None = field(default_factory=data_root_from_env)
     plugins: PluginSet | None = None
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False
@@ -47,6 +50,24 @@ class TrainContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def component_context(self) -> Context:
+        """The :class:`~llebench.context.Context` components built for this run get (the
+        installed plugins when the engine was given none, loaded once)."""
+        if self.plugins is None:
+            from llebench.plugins import load_plugins
+
+            self.plugins = load_plugins()
+        return Context(device=str(self.device), data_root=self.data_root, plugins=self.plugins)
+
+    @property
+    def registry(self) -> Registry:
+        return self.component_context.registry
+
+    def build(self, kind: str, text: str, **options: Any) -> Any:
+        """A registered component (a validation dataset, a loss) built for this run's device."""
+        return self.component_context.build(kind, text, **options)
 
 
 @dataclass
@@ -62,7 +83,9 @@ class Trainer(abc.ABC):
 
     Configuration: ``default_data`` and ``default_method`` list every key the ``[data]``
     and ``[method]`` tables of a train config may hold, with their defaults; unknown keys
-    are a configuration error. The merged values are ``self.data`` and ``self.options``.
+    are a configuration error, and a value must have its default's type (override
+    :meth:`data_schema` / :meth:`method_schema` to say more, e.g. allowed values). The
+    merged values are ``self.data`` and ``self.options``.
 
     Data protocol: :meth:`train_dataset` returns a map-style dataset. If it defines
     ``get(index, generator)`` the engine calls that with a ``torch.Generator`` seeded from
@@ -77,6 +100,16 @@ class Trainer(abc.ABC):
     enhancer: ClassVar[str | None] = None
     default_data: ClassVar[dict[str, Any]] = {}
     default_method: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def data_schema(cls) -> dict[str, Key]:
+        """The ``[data]`` keys, their types and defaults (from ``default_data``)."""
+        return schema_of(cls.default_data)
+
+    @classmethod
+    def method_schema(cls) -> dict[str, Key]:
+        """The ``[method]`` keys, their types and defaults (from ``default_method``)."""
+        return schema_of(cls.default_method)
 
     def __init__(self, config: TrainConfig, context: TrainContext) -> None:
         self.config = config

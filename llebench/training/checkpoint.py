@@ -8,7 +8,7 @@ Layout of a run directory's ``checkpoints/``::
 A checkpoint is written to a temporary file in the same directory, flushed and fsynced,
 then renamed over its final name (rename is atomic on POSIX), then ``latest`` is updated
 the same way. A run killed at any moment therefore leaves either the previous state or
-the new one, never a torn ``iter_*.pt``; stray ``.tmp-*`` files are ignored and removed.
+the new one, never a torn ``iter_*.pt``; stray temporaries are ignored and removed.
 :meth:`CheckpointDir.find_latest` does not trust names or the pointer: it loads the
 newest file and checks it is marked complete, falling back to older ones, so even a file
 damaged later (or truncated by a full disk) is never picked.
@@ -16,15 +16,14 @@ damaged later (or truncated by a full disk) is never picked.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from llebench.store import atomic_write_text
+from llebench.atomic import TEMP_PREFIX, atomic_write_text, atomic_writer
+from llebench.statedict import load_checkpoint as load_weights_file
 
 FORMAT = "llebench-train-checkpoint/1"
 POINTER = "latest"
@@ -36,37 +35,14 @@ def checkpoint_name(iteration: int) -> str:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, fsync, rename over ``path``, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on this platform / filesystem
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """``torch.save`` atomically, the rename itself synced (it survives a power cut)."""
+    with atomic_writer(path, fsync_dir=True) as handle:
+        torch.save(obj, handle)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a training checkpoint (``weights_only=True``: loading cannot run code)."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_weights_file(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or obj.get("complete") is not True:
         raise ValueError(f"{path} is not a complete llebench training checkpoint")
     return obj
@@ -87,7 +63,7 @@ class CheckpointDir:
         return path
 
     def _prune(self, keep: int) -> None:
-        for stale in self.root.glob(".tmp-*"):
+        for stale in self.root.glob(f"{TEMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
         for old in self.candidates()[max(1, keep):]:
             old.unlink(missing_ok=True)

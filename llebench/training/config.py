@@ -16,50 +16,59 @@ from pathlib import Path
 from typing import Any
 
 from llebench.errors import RunConfigError
+from llebench.schema import Key, at_least, in_range, one_of, validate_table
 
 #: the ``[train]`` table: the engine's settings
-ENGINE_DEFAULTS: dict[str, Any] = {
-    "iterations": 1000,        # optimizer steps in total
-    "batch_size": 8,           # global batch (split evenly over DDP processes)
-    "seed": 0,
-    "device": "cpu",           # cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)
-    "amp": "none",             # none, bf16, fp16 (fp16 uses a GradScaler; CUDA only)
-    "channels_last": "auto",   # auto (= on CUDA; on CPU NCHW convolutions train faster), true, false
-    "grad_clip": 0.0,          # max global gradient norm; 0 = off
-    "threads": 0,              # CPU threads (torch.set_num_threads); 0 = torch's default. Use 1 on a
-                               # busy shared machine: OpenMP threads that wait for each other are slow
-    "deterministic": True,     # torch.use_deterministic_algorithms on CPU; cudnn.deterministic on CUDA
-    "reuse_cpu_memory": True,  # on CPU, keep freed memory for the next step (glibc malloc; see cpu_memory.py)
-    "checkpoint_every": 100,   # iterations between checkpoints (the last iteration always gets one)
-    "keep_checkpoints": 2,     # newest complete checkpoints kept
-    "log_every": 10,           # iterations between CSV/TensorBoard rows
-    "num_workers": 0,          # DataLoader worker processes
-    "ema_decay": 0.0,          # > 0 keeps an EMA of the weights (mean teacher)
-    "export_ema": False,       # store the EMA weights (not the raw ones) under "model"
-    "progress": True,          # tqdm progress bar (main process only)
+ENGINE_SCHEMA: dict[str, Key] = {
+    "iterations": Key((int,), 1000, at_least(1)),           # optimizer steps in total
+    "batch_size": Key((int,), 8, at_least(1)),              # global batch (split evenly over DDP processes)
+    "seed": Key((int,), 0, at_least(0)),
+    "device": Key((str,), "cpu"),                           # cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)
+    "amp": Key((str,), "none", one_of("none", "bf16", "fp16")),  # fp16 uses a GradScaler; CUDA only
+    # auto (= on CUDA; on CPU NCHW convolutions train faster), true, false
+    "channels_last": Key((str, bool), "auto", one_of("auto", True, False)),
+    "grad_clip": Key((float,), 0.0, at_least(0)),           # max global gradient norm; 0 = off
+    # CPU threads (torch.set_num_threads); 0 = torch's default. Use 1 on a busy shared machine:
+    # OpenMP threads that wait for each other are slow
+    "threads": Key((int,), 0, at_least(0)),
+    "deterministic": Key((bool,), True),                    # use_deterministic_algorithms on CPU; cudnn on CUDA
+    "reuse_cpu_memory": Key((bool,), True),                 # keep freed memory for the next step (cpu_memory.py)
+    "checkpoint_every": Key((int,), 100, at_least(1)),      # the last iteration always gets one
+    "keep_checkpoints": Key((int,), 2, at_least(1)),        # newest complete checkpoints kept
+    "log_every": Key((int,), 10, at_least(1)),              # iterations between CSV/TensorBoard rows
+    "num_workers": Key((int,), 0, at_least(0)),             # DataLoader worker processes
+    "ema_decay": Key((float,), 0.0, in_range(0.0, 1.0)),    # > 0 keeps an EMA of the weights (mean teacher)
+    "export_ema": Key((bool,), False),                      # store the EMA weights (not the raw ones) under "model"
+    "progress": Key((bool,), True),                         # tqdm progress bar (main process only)
 }
 
-OPTIMIZER_DEFAULTS: dict[str, Any] = {
-    "name": "adam",            # adam, adamw, sgd
-    "lr": 1e-4,
-    "weight_decay": 0.0,
-    "betas": [0.9, 0.999],
-    "momentum": 0.9,           # sgd only
+OPTIMIZER_SCHEMA: dict[str, Key] = {
+    "name": Key((str,), "adam", one_of("adam", "adamw", "sgd")),
+    "lr": Key((float,), 1e-4, at_least(0)),
+    "weight_decay": Key((float,), 0.0, at_least(0)),
+    "betas": Key((list,), [0.9, 0.999], items=(float,)),
+    "momentum": Key((float,), 0.9, at_least(0)),            # sgd only
 }
 
-SCHEDULER_DEFAULTS: dict[str, Any] = {
-    "name": "none",            # none, step, cosine (stepped every iteration)
-    "step_size": 1000,
-    "gamma": 0.1,
-    "min_lr": 0.0,
+SCHEDULER_SCHEMA: dict[str, Key] = {
+    "name": Key((str,), "none", one_of("none", "step", "cosine")),  # stepped every iteration
+    "step_size": Key((int,), 1000, at_least(1)),
+    "gamma": Key((float,), 0.1, at_least(0)),
+    "min_lr": Key((float,), 0.0, at_least(0)),
 }
 
-VALIDATION_DEFAULTS: dict[str, Any] = {
-    "every": 0,                # iterations between validations; 0 = only at the end (if dataset is set)
-    "dataset": "",             # any registered dataset name, e.g. "dicm" or "folder:/path"; "" = none
-    "metrics": ["niqe"],       # registered metric names (the runner's metrics)
-    "limit": 8,                # first N images of the dataset
+VALIDATION_SCHEMA: dict[str, Key] = {
+    "every": Key((int,), 0, at_least(0)),       # iterations between validations; 0 = only at the end (if dataset set)
+    "dataset": Key((str,), ""),                 # any registered dataset name, e.g. "dicm" or "folder:/path"; "" = none
+    "metrics": Key((list,), [], items=(str,)),  # registered metric names (the runner's); needed with a dataset
+    "limit": Key((int,), 8, at_least(1)),       # first N images of the dataset
 }
+
+ENGINE_DEFAULTS = {key: spec.default for key, spec in ENGINE_SCHEMA.items()}
+OPTIMIZER_DEFAULTS = {key: spec.default for key, spec in OPTIMIZER_SCHEMA.items()}
+SCHEDULER_DEFAULTS = {key: spec.default for key, spec in SCHEDULER_SCHEMA.items()}
+VALIDATION_DEFAULTS = {key: spec.default for key, spec in VALIDATION_SCHEMA.items()}
+
 
 #: keys that may differ between a checkpoint and the config used to resume it
 RESUMABLE_CHANGES = {
@@ -70,13 +79,8 @@ RESUMABLE_CHANGES = {
 }
 
 
-def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise RunConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(defaults))})")
-    merged = copy.deepcopy(dict(defaults))
-    merged.update(copy.deepcopy(dict(given)))
-    return merged
+def _merge(schema: Mapping[str, Key], given: Mapping[str, Any], where: str, prefix: str) -> dict[str, Any]:
+    return copy.deepcopy(validate_table(given, schema, where, prefix))
 
 
 @dataclass
@@ -101,16 +105,14 @@ class TrainConfig:
         for table, value in raw.items():
             if not isinstance(value, Mapping):
                 raise RunConfigError(f"{where}: [{table}] must be a table")
-        config = cls(
-            train=_merge(ENGINE_DEFAULTS, raw.get("train", {}), f"{where} [train]"),
-            optimizer=_merge(OPTIMIZER_DEFAULTS, raw.get("optimizer", {}), f"{where} [optimizer]"),
-            scheduler=_merge(SCHEDULER_DEFAULTS, raw.get("scheduler", {}), f"{where} [scheduler]"),
-            validation=_merge(VALIDATION_DEFAULTS, raw.get("validation", {}), f"{where} [validation]"),
-            data=_merge(trainer_cls.default_data, raw.get("data", {}), f"{where} [data]"),
-            method=_merge(trainer_cls.default_method, raw.get("method", {}), f"{where} [method]"),
+        return cls(
+            train=_merge(ENGINE_SCHEMA, raw.get("train", {}), where, "train."),
+            optimizer=_merge(OPTIMIZER_SCHEMA, raw.get("optimizer", {}), where, "optimizer."),
+            scheduler=_merge(SCHEDULER_SCHEMA, raw.get("scheduler", {}), where, "scheduler."),
+            validation=_merge(VALIDATION_SCHEMA, raw.get("validation", {}), where, "validation."),
+            data=_merge(trainer_cls.data_schema(), raw.get("data", {}), where, "data."),
+            method=_merge(trainer_cls.method_schema(), raw.get("method", {}), where, "method."),
         )
-        config.check(where)
-        return config
 
     @classmethod
     def load(cls, path: str | Path, trainer_cls: type, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
@@ -118,29 +120,10 @@ class TrainConfig:
         try:
             with open(path, "rb") as fh:
                 raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
             raise RunConfigError(f"cannot read train config {path}: {exc}") from exc
         apply_overrides(raw, overrides or {})
         return cls.from_dict(raw, trainer_cls, where=str(path))
-
-    def check(self, where: str) -> None:
-        t = self.train
-        if int(t["iterations"]) < 1 or int(t["batch_size"]) < 1:
-            raise RunConfigError(f"{where}: train.iterations and train.batch_size must be >= 1")
-        if t["amp"] not in ("none", "bf16", "fp16"):
-            raise RunConfigError(f"{where}: train.amp must be none, bf16 or fp16, got {t['amp']!r}")
-        if t["channels_last"] not in ("auto", True, False):
-            raise RunConfigError(f"{where}: train.channels_last must be auto, true or false")
-        if int(t["threads"]) < 0:
-            raise RunConfigError(f"{where}: train.threads must be >= 0")
-        if int(t["checkpoint_every"]) < 1:
-            raise RunConfigError(f"{where}: train.checkpoint_every must be >= 1")
-        if self.optimizer["name"] not in ("adam", "adamw", "sgd"):
-            raise RunConfigError(f"{where}: optimizer.name must be adam, adamw or sgd")
-        if self.scheduler["name"] not in ("none", "step", "cosine"):
-            raise RunConfigError(f"{where}: scheduler.name must be none, step or cosine")
-        if not 0.0 <= float(t["ema_decay"]) < 1.0:
-            raise RunConfigError(f"{where}: train.ema_decay must be in [0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         return {table: copy.deepcopy(getattr(self, table)) for table in self.TABLES}

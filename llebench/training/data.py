@@ -10,7 +10,6 @@ contiguous B/W slice of the same global batch, so the global batch does not depe
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from llebench.errors import DatasetUnavailable
+from llebench.imagefiles import natural_key
 from llebench.images import is_image_file, read_image
-
-
-def _natural_key(name: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 class ImageFolderTrainSet(torch.utils.data.Dataset):
@@ -40,7 +36,7 @@ class ImageFolderTrainSet(torch.utils.data.Dataset):
             raise DatasetUnavailable(f"training images: {self.root} is not a directory")
         pattern = "**/*" if recursive else "*"
         files = [p for p in self.root.glob(pattern) if p.is_file() and is_image_file(p)]
-        self.files = sorted(files, key=lambda p: _natural_key(str(p.relative_to(self.root))))
+        self.files = sorted(files, key=lambda p: natural_key(str(p.relative_to(self.root))))
         if not self.files:
             raise DatasetUnavailable(f"training images: no image files in {self.root}")
         self.image_size = int(image_size)

@@ -23,9 +23,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from llebench import provenance
+from llebench.context import Context
 from llebench.errors import LLEBenchError, RunConfigError
-from llebench.plugins import PluginSet, load_plugins
-from llebench.runner import resolve_data_root
+from llebench.plugins import PluginSet
 from llebench.training import distributed
 from llebench.training.api import StepOutput, TrainContext, Trainer
 from llebench.training.checkpoint import CheckpointDir, atomic_torch_save
@@ -65,20 +65,24 @@ def train(
     out: str | Path,
     *,
     resume: bool = False,
-    plugins: PluginSet | None = None,
-    data_root: Path | None = None,
+    context: Context | None = None,
 ) -> TrainResult:
     """Train ``trainer_cls`` as ``config`` says, writing checkpoints and logs under ``out``.
 
     With ``resume`` the newest complete checkpoint in ``out/checkpoints`` is continued
     exactly (same weights as an uninterrupted run, on the same hardware and thread count);
     without it an ``out`` that already holds checkpoints is refused. Under ``torchrun``
-    every process calls this; only rank 0 writes files.
+    every process calls this; only rank 0 writes files. ``context`` gives the data root
+    and the registry (validation datasets and metrics, losses); its device is ignored:
+    the config's ``train.device`` decides.
     """
+    context = context if context is not None else Context()
     info, device = distributed.setup(str(config.train["device"]))
     try:
         with runtime_settings(config, device):
-            return _Run(trainer_cls, config, Path(out), resume, plugins, data_root, info, device).execute()
+            train_ctx = train_context(config, device, Path(out), rank=info.rank, world_size=info.world_size,
+                                      data_root=context.data_root, plugins=context.plugins)
+            return _Run(trainer_cls, config, resume, info, train_ctx).execute()
     finally:
         distributed.teardown(info)
 
@@ -268,13 +272,14 @@ class TrainStep:
 class _Run:
     """One execution of :func:`train` (holds the objects the loop shares)."""
 
-    def __init__(self, trainer_cls, config, out, resume, plugins, data_root, info, device) -> None:
-        self.config, self.out, self.resume, self.info, self.device = config, out, resume, info, device
-        self.plugins = plugins
-        self.context = train_context(config, device, out, rank=info.rank, world_size=info.world_size,
-                                     data_root=data_root, plugins=plugins)
-        self.trainer = trainer_cls(config, self.context)
-        self.checkpoints = CheckpointDir(out / "checkpoints")
+    def __init__(self, trainer_cls: type[Trainer], config: TrainConfig, resume: bool,
+                 info: distributed.DistInfo, context: TrainContext) -> None:
+        self.config, self.resume, self.info, self.context = config, resume, info, context
+        self.out, self.device = context.out, context.device
+        self.main = info.rank == 0
+        self.trainer = trainer_cls(config, context)
+        self.checkpoints = CheckpointDir(self.out / "checkpoints")
+        self.total = int(config.train["iterations"])
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -296,45 +301,32 @@ class _Run:
             raise TrainingError(f"cannot resume {path}: it was trained by {state['method']!r}, not {self.trainer.name!r}")
         return state
 
-    def execute(self) -> TrainResult:
+    def _load_state(self, step: TrainStep, state: dict[str, Any]) -> int:
+        """Put a checkpoint's full training state back; returns the iteration it reached."""
+        s = state["state"]
+        step.model.load_state_dict(s["network"])
+        step.optimizer.load_state_dict(s["optimizer"])
+        if step.scheduler is not None:
+            step.scheduler.load_state_dict(s["scheduler"])
+        step.scaler.load_state_dict(s["scaler"])
+        if step.ema is not None:
+            step.ema.load_state_dict(s["ema"])
+        self.trainer.load_state_dict(s["trainer"])
+        set_rng_state(s["rng"])
+        return int(state["iteration"])
+
+    def _loader(self, dataset: torch.utils.data.Dataset, start: int) -> torch.utils.data.DataLoader:
         t = self.config.train
-        total = int(t["iterations"])
-        seed_everything(int(t["seed"]))
-        train_step = TrainStep(self.trainer, self.config)
-        model, ema, optimizer = train_step.model, train_step.ema, train_step.optimizer
-        scheduler, scaler = train_step.scheduler, train_step.scaler
-
-        state = self._restore()
-        start = 0
-        if state is not None:
-            s = state["state"]
-            model.load_state_dict(s["network"])
-            optimizer.load_state_dict(s["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(s["scheduler"])
-            scaler.load_state_dict(s["scaler"])
-            if ema is not None:
-                ema.load_state_dict(s["ema"])
-            self.trainer.load_state_dict(s["trainer"])
-            set_rng_state(s["rng"])
-            start = int(state["iteration"])
-        if start >= total:
-            raise TrainingError(f"{self.out} is already trained to iteration {start} (train.iterations = {total}); "
-                                "raise train.iterations to continue")
-
-        if self.info.enabled:
-            train_step.wrapped = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-
-        dataset = self.trainer.train_dataset()
         try:
-            sampler = GlobalBatchSampler(len(dataset), int(t["batch_size"]), int(t["seed"]), start, total,
+            sampler = GlobalBatchSampler(len(dataset), int(t["batch_size"]), int(t["seed"]), start, self.total,
                                          self.info.rank, self.info.world_size)
         except ValueError as exc:
             raise RunConfigError(f"train.batch_size: {exc}") from exc
-        loader = torch.utils.data.DataLoader(KeyedDataset(dataset), batch_sampler=sampler,
-                                             num_workers=int(t["num_workers"]), pin_memory=self.device.type == "cuda")
-        provenance_info = {
+        return torch.utils.data.DataLoader(KeyedDataset(dataset), batch_sampler=sampler,
+                                           num_workers=int(t["num_workers"]), pin_memory=self.device.type == "cuda")
+
+    def _provenance(self, dataset: torch.utils.data.Dataset) -> dict[str, Any]:
+        return {
             "config": self.config.to_dict(),
             "data": dataset.describe() if callable(getattr(dataset, "describe", None)) else {"images": len(dataset)},
             "weights": self.trainer.weights_used(),
@@ -342,65 +334,96 @@ class _Run:
             "world_size": self.info.world_size,
             "environment": provenance.environment(str(self.device)),
         }
-        main = self.info.rank == 0
-        logger = TrainLogger(self.out, start if state is not None else None) if main else None
-        validator = self._validator() if main and self.config.validation["dataset"] else None
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def execute(self) -> TrainResult:
+        t = self.config.train
+        seed_everything(int(t["seed"]))
+        step = TrainStep(self.trainer, self.config)
+        state = self._restore()
+        start = self._load_state(step, state) if state is not None else 0
+        if start >= self.total:
+            raise TrainingError(f"{self.out} is already trained to iteration {start} (train.iterations = "
+                                f"{self.total}); raise train.iterations to continue")
+        if self.info.enabled:
+            step.wrapped = DistributedDataParallel(
+                step.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        dataset = self.trainer.train_dataset()
+        loader = self._loader(dataset, start)
+        provenance_info = self._provenance(dataset)
+        logger = TrainLogger(self.out, start if state is not None else None) if self.main else None
+        validator = self._validator() if self.main and self.config.validation["dataset"] else None
 
         result = TrainResult(out=self.out, iteration=start, checkpoint=None, model=None)
-        log_every, ckpt_every = int(t["log_every"]), int(t["checkpoint_every"])
-        val_every = int(self.config.validation["every"])
         began = time.perf_counter()
-        bar = tqdm(total=total, initial=start, desc=f"train {self.trainer.name}", unit="it",
-                   disable=not (main and t["progress"]) or None)
+        bar = tqdm(total=self.total, initial=start, desc=f"train {self.trainer.name}", unit="it",
+                   disable=not (self.main and t["progress"]) or None)
         try:
-            for iteration, batch in zip(range(start, total), loader):
-                try:
-                    step, grad_norm = train_step(iteration, batch)
-                except NonFiniteLoss as exc:
-                    last = self.checkpoints.candidates()
-                    raise TrainingError(f"{exc}; last checkpoint: {last[0] if last else 'none'} "
-                                        "(lower the learning rate or check the data)") from None
+            for iteration, batch in zip(range(start, self.total), loader):
+                output, grad_norm = self._step(step, iteration, batch)
                 done = iteration + 1
                 bar.update(1)
-
-                if done % log_every == 0 or done == total:
-                    values = {"loss": step.loss.detach().float().item(),
-                              **{k: float(v.detach().float().item() if isinstance(v, torch.Tensor) else v)
-                                 for k, v in step.logs.items()}}
-                    if grad_norm is not None:
-                        values["grad_norm"] = float(grad_norm)
-                    values = distributed.mean_over_ranks(values, self.info, self.device)
-                    values["lr"] = optimizer.param_groups[0]["lr"]
-                    values["seconds"] = time.perf_counter() - began
-                    result.logs = values
-                    if logger is not None:
-                        logger.log("train", done, values)
-                        bar.set_postfix(loss=f"{values['loss']:.4g}")
-                if validator is not None and (done == total or (val_every and done % val_every == 0)):
-                    result.validation = self._validate(validator, model, ema)
+                self._log(done, output, grad_norm, step, began, result, logger, bar)
+                if validator is not None and (done == self.total or self._due(done, self.config.validation["every"])):
+                    result.validation = self._validate(validator, step.model, step.ema)
                     logger.log("validation", done, result.validation)
-                if done % ckpt_every == 0 or done == total:
-                    if main:
-                        payload = self._payload(model, ema, provenance_info)
-                        payload["state"] = {
-                            "network": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                            "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                            "trainer": self.trainer.state_dict(), "rng": rng_state(),
-                        }
-                        result.checkpoint = self.checkpoints.save(done, payload, int(t["keep_checkpoints"]))
-                    distributed.barrier(self.info)
+                if done == self.total or self._due(done, t["checkpoint_every"]):
+                    self._checkpoint(done, step, provenance_info, result)
                 result.iteration = done
         finally:
             bar.close()
             if logger is not None:
                 logger.close()
-        if main:
+        if self.main:
             result.model = self.out / "model.pt"
-            export = self._payload(model, ema, provenance_info)
+            export = self._payload(step.model, step.ema, provenance_info)
             atomic_torch_save({**export, "format": MODEL_FORMAT, "iteration": result.iteration}, result.model)
         distributed.barrier(self.info)
         return result
+
+    @staticmethod
+    def _due(done: int, every: int) -> bool:
+        return bool(int(every)) and done % int(every) == 0
+
+    def _step(self, step: TrainStep, iteration: int, batch: Any) -> tuple[StepOutput, torch.Tensor | None]:
+        try:
+            return step(iteration, batch)
+        except NonFiniteLoss as exc:
+            last = self.checkpoints.candidates()
+            raise TrainingError(f"{exc}; last checkpoint: {last[0] if last else 'none'} "
+                                "(lower the learning rate or check the data)") from None
+
+    def _log(self, done: int, output: StepOutput, grad_norm: torch.Tensor | None, step: TrainStep, began: float,
+             result: TrainResult, logger: TrainLogger | None, bar: tqdm) -> None:
+        """Every ``log_every`` iterations (and the last): the loss and its terms, averaged over ranks."""
+        if not (done == self.total or self._due(done, self.config.train["log_every"])):
+            return
+        values = {"loss": output.loss.detach().float().item(),
+                  **{k: float(v.detach().float().item() if isinstance(v, torch.Tensor) else v)
+                     for k, v in output.logs.items()}}
+        if grad_norm is not None:
+            values["grad_norm"] = float(grad_norm)
+        values = distributed.mean_over_ranks(values, self.info, self.device)
+        values["lr"] = step.optimizer.param_groups[0]["lr"]
+        values["seconds"] = time.perf_counter() - began
+        result.logs = values
+        if logger is not None:
+            logger.log("train", done, values)
+            bar.set_postfix(loss=f"{values['loss']:.4g}")
+
+    def _checkpoint(self, done: int, step: TrainStep, provenance_info: dict[str, Any], result: TrainResult) -> None:
+        """The full training state of iteration ``done`` (rank 0 writes it, every rank waits)."""
+        if self.main:
+            payload = self._payload(step.model, step.ema, provenance_info)
+            payload["state"] = {
+                "network": step.model.state_dict(), "optimizer": step.optimizer.state_dict(),
+                "scheduler": step.scheduler.state_dict() if step.scheduler is not None else None,
+                "scaler": step.scaler.state_dict(), "ema": step.ema.state_dict() if step.ema is not None else None,
+                "trainer": self.trainer.state_dict(), "rng": rng_state(),
+            }
+            result.checkpoint = self.checkpoints.save(done, payload, int(self.config.train["keep_checkpoints"]))
+        distributed.barrier(self.info)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -412,10 +435,7 @@ class _Run:
                 "provenance": {**provenance_info, "saved": provenance.now()}}
 
     def _validator(self) -> Validator:
-        if self.plugins is None:
-            self.plugins = load_plugins()
-        root = self.context.data_root or resolve_data_root(None)
-        return Validator(self.plugins, self.config.validation, root, self.device)
+        return Validator(self.context, self.config.validation)
 
     def _exported_network(self, model: nn.Module, ema: EMA | None) -> nn.Module:
         """The network whose weights checkpoints and ``model.pt`` hold under "model": the EMA

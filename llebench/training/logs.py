@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from llebench.store import atomic_write_text
+from llebench.atomic import atomic_write_text
 
 
 class CsvLog:

@@ -19,27 +19,28 @@ import torch
 from llebench.api import EnhanceRecord
 from llebench.errors import RunConfigError
 from llebench.images import quantize
-from llebench.plugins import PluginSet
-from llebench.runner import ComponentSpec
+from llebench.training.api import TrainContext
 
 
 class Validator:
     """Scores ``enhance(image)`` on a registered dataset with registered metrics."""
 
-    def __init__(self, plugins: PluginSet, settings: dict[str, Any], data_root, device: torch.device) -> None:
-        spec = ComponentSpec.parse(settings["dataset"])
-        self.dataset = plugins.get("datasets", spec.name)(data_root=data_root, arg=spec.arg)
+    def __init__(self, context: TrainContext, settings: dict[str, Any]) -> None:
+        if not settings["metrics"]:
+            raise RunConfigError(f"validation.dataset = {settings['dataset']!r} needs validation.metrics "
+                                 "(e.g. [\"niqe\"])")
+        self.dataset = context.build("datasets", settings["dataset"])
         self.metrics = {}
         for name in settings["metrics"]:
-            cls = plugins.get("metrics", name)
-            if cls.kind in ("full-reference", "task") and not (
-                self.dataset.has_reference if cls.kind == "full-reference" else self.dataset.has_labels
+            metric = context.build("metrics", name)
+            if metric.kind in ("full-reference", "task") and not (
+                self.dataset.has_reference if metric.kind == "full-reference" else self.dataset.has_labels
             ):
                 raise RunConfigError(f"validation metric {name!r} needs references or labels that "
-                                     f"dataset {spec.label!r} does not have")
-            self.metrics[name] = cls(device=str(device))
+                                     f"dataset {settings['dataset']!r} does not have")
+            self.metrics[name] = metric
         self.ids = self.dataset.ids()[: int(settings["limit"])]
-        self.device = device
+        self.device = context.device
 
     @torch.no_grad()
     def run(self, enhance: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Built-in plugin: the datasets the LLE papers evaluate on, any folder, and ``sample``."""
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 
 from llebench_datasets.custom import FolderDataset
 from llebench_datasets.folders import DICM, LIME, MEF, NPE, VV

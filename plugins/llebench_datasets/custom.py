@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llebench.api import DatasetKind
+from llebench.sdk import Context, DatasetKind
 
 from llebench_datasets.paired import FolderPairsDataset, Group
 
@@ -23,9 +23,13 @@ class FolderDataset(FolderPairsDataset):
     description = "any folder of images (folder:PATH); paired by file stem with ref=REFPATH"
     layout = "folder:PATH = every image directly in PATH; with ref=REFPATH, REFPATH/<same stem>.* is each reference"
     source = "your own images"
+    takes_arg = True
+    takes_ref = True
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None, ref: str | None = None) -> None:
-        super().__init__(data_root, arg)
+    def __init__(self, context: Context | None = None, arg: str | None = None, ref: str | None = None) -> None:
+        super().__init__(context, arg)
+        if ref is not None and not isinstance(ref, str):
+            raise TypeError(f"ref must be a path (a string), got {ref!r}")
         self.ref = Path(ref).expanduser().absolute() if ref else None
         # the kind depends on the options, so it is set per instance (the runner reads the instance)
         self.kind: DatasetKind = "paired" if self.ref is not None else "no-reference"  # type: ignore[misc]

@@ -7,38 +7,12 @@ those of the sets as Zero-DCE used them; ``llebench data list`` shows what is on
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from llebench.api import Dataset, Sample
-from llebench.errors import DatasetUnavailable, RunConfigError
-from llebench.images import is_image_file, read_image
+from llebench.sdk import Dataset, DatasetUnavailable, RunConfigError, Sample, list_images, read_image
 
 NO_DATA_ROOT = "needs a data root: set $LLEBENCH_DATA or pass --data-root"
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort '2.jpg' before '10.jpg'."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def list_images(directory: Path) -> list[str]:
-    """Image file names directly in ``directory``, naturally sorted.
-
-    Symbolic links count as what they point to, and a link that points nowhere (dangling,
-    or a loop) is listed too: loading it fails for that image with an error naming the
-    link, so a broken copy shows up as failed rows instead of silently fewer images. A
-    link to a directory is never followed (listings are flat), so a directory loop
-    cannot make a listing recurse or hang.
-    """
-    return sorted((p.name for p in directory.iterdir() if is_image_file(p) and (p.is_file() or _broken_link(p))),
-                  key=natural_key)
-
-
-def _broken_link(path: Path) -> bool:
-    """A symbolic link whose target cannot be reached (missing, or a loop of links)."""
-    return path.is_symlink() and not path.exists()
 
 
 def choose(option: str, value: str, allowed: tuple[str, ...]) -> str:

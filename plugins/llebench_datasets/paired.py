@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, NamedTuple
 
-from llebench.api import Sample
-from llebench.images import read_image
+from llebench.sdk import Context, Sample, pair_key, read_image
 
-from llebench_datasets.folders import DiskDataset, choose, list_images
+from llebench_datasets.folders import DiskDataset, choose
+from llebench.sdk import list_images
 
 SPLITS = ("test", "train")
 
@@ -53,8 +53,9 @@ class PairedDataset(DiskDataset):
 
     @staticmethod
     def pair_key(file_name: str) -> str:
-        """What an input and its reference have in common: the file stem by default."""
-        return Path(file_name).stem
+        """What an input and its reference have in common: the file stem, without a leading
+        ``low``/``normal``/``high`` (:func:`llebench.sdk.pair_key`)."""
+        return pair_key(file_name)
 
     def references(self, directory: Path) -> dict[str, Path]:
         """Reference files by pair key; two files with one key is a wrong layout."""
@@ -124,8 +125,8 @@ class SplitDataset(FolderPairsDataset):
     input_dir: ClassVar[str]
     reference_dir: ClassVar[str]
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None, split: str = "test") -> None:
-        super().__init__(data_root, arg)
+    def __init__(self, context: Context | None = None, split: str = "test") -> None:
+        super().__init__(context)
         self.split = choose("split", split, SPLITS)
 
     def settings(self) -> dict[str, Any]:
@@ -159,15 +160,6 @@ class LOLv2Real(SplitDataset):
     source = ("Yang et al., TIP 2021 (https://github.com/flyywh/SGM-Low-Light); mirror in "
               "https://github.com/caiyuanhao1998/Retinexformer#2-prepare-dataset")
 
-    @staticmethod
-    def pair_key(file_name: str) -> str:
-        """The published files are ``low00690.png`` / ``normal00690.png``: drop the prefix."""
-        stem = Path(file_name).stem
-        for prefix in ("normal", "low"):
-            if stem.lower().startswith(prefix):
-                return stem[len(prefix):]
-        return stem
-
 
 class LOLv2Synthetic(SplitDataset):
     name = "lolv2_synthetic"
@@ -191,9 +183,8 @@ class LSRW(FolderPairsDataset):
               "ids are CAMERA/FILE")
     source = "https://github.com/JianghaiSCU/R2RNet#dataset (Baidu disk, code scua)"
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None, split: str = "test",
-                 camera: str = "all") -> None:
-        super().__init__(data_root, arg)
+    def __init__(self, context: Context | None = None, split: str = "test", camera: str = "all") -> None:
+        super().__init__(context)
         self.split = choose("split", split, SPLITS)
         self.camera = choose("camera", camera, ("all", "huawei", "nikon"))
 

@@ -16,26 +16,9 @@ import numpy as np
 import torch
 from skimage import data as skdata
 
-from llebench.api import Dataset, Sample
-from llebench.errors import ImageError
-from llebench.images import quantize
+from llebench.sdk import Dataset, ImageError, Sample, darken, darken_settings, quantize
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-GAMMA_RANGE = (1.8, 2.6)
-EXPOSURE_RANGE = (0.25, 0.45)
-PHOTONS = 600.0  # full-well photon count: shot-noise strength
-READ_NOISE = 0.004
-
-
-def darken(reference: np.ndarray, seed: int) -> np.ndarray:
-    """Reference HxWx3 float in [0,1] -> a plausible low-light capture of it."""
-    rng = np.random.default_rng(seed)
-    gamma = rng.uniform(*GAMMA_RANGE)
-    exposure = rng.uniform(*EXPOSURE_RANGE)
-    signal = exposure * np.power(reference, gamma)
-    shot = rng.poisson(signal * PHOTONS) / PHOTONS
-    noisy = shot + rng.normal(0.0, READ_NOISE, size=signal.shape)
-    return np.clip(noisy, 0.0, 1.0)
 
 
 def _to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -51,8 +34,7 @@ class SampleDataset(Dataset):
     source = "scikit-image"
 
     def settings(self) -> dict[str, Any]:
-        return {"photos": list(PHOTOS), "gamma_range": GAMMA_RANGE, "exposure_range": EXPOSURE_RANGE,
-                "photons": PHOTONS, "read_noise": READ_NOISE, "seed": "crc32(photo name)"}
+        return {"photos": list(PHOTOS), **darken_settings(), "seed": "crc32(photo name)"}
 
     def ids(self) -> list[str]:
         return [f"{name}.png" for name in PHOTOS]

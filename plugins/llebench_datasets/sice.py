@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from llebench.api import Sample
-from llebench.errors import RunConfigError
-from llebench.images import to_uint8_array
+from llebench.sdk import Context, Sample
+from llebench.sdk import RunConfigError
+from llebench.sdk import to_uint8_array
 
-from llebench_datasets.folders import choose, list_images, natural_key
+from llebench_datasets.folders import choose
+from llebench.sdk import list_images, natural_key
 from llebench_datasets.paired import Pair, PairedDataset
 
 LABEL_DIR = "Label"
@@ -58,9 +59,8 @@ class SICEPart2(PairedDataset):
               "767 inputs with the default options")
     source = "https://github.com/csjcai/SICE (Dataset_Part2.rar)"
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None, resize: str = ZERO_DCE_SIZE,
-                 exposures: str = "under") -> None:
-        super().__init__(data_root, arg)
+    def __init__(self, context: Context | None = None, resize: str = ZERO_DCE_SIZE, exposures: str = "under") -> None:
+        super().__init__(context)
         self.resize = resize
         self.size = parse_size(resize)
         self.exposures = choose("exposures", exposures, ("under", "all"))

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from llebench.api import Enhancer
-from llebench.errors import LLEBenchError
-from llebench.tiling import tiled
-from llebench.weights import WeightsFile, resolve, sha256sum
+from llebench.sdk import (
+    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, resolve_weights, sha256sum, tiled,
+)
 
 from llebench_dcenet.dcenet import RECEPTIVE_RADIUS, DCENet
 
@@ -41,45 +39,6 @@ def native_cpu_support(precision: str) -> bool:
     return True
 
 
-#: keys under which training checkpoints keep the network's state_dict
-STATE_DICT_KEYS = ("model", "state_dict", "model_state", "params")
-
-
-def load_dcenet_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a DCE-Net state_dict (official file or llebench checkpoint) safely.
-
-    Returns the state_dict and the checkpoint's metadata (empty for official files).
-    ``weights_only=True``: a checkpoint cannot run code when loaded.
-    """
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LLEBenchError(f"{path}: not a loadable weights-only PyTorch checkpoint ({exc})") from exc
-    meta: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for key in STATE_DICT_KEYS:
-            if key in obj and isinstance(obj[key], dict):
-                meta = {k: v for k, v in obj.items() if k != key}
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise LLEBenchError(f"{path}: does not contain a DCE-Net state_dict")
-    return {k.removeprefix("module."): flush_subnormals(v) for k, v in obj.items()}, meta
-
-
-def flush_subnormals(tensor: torch.Tensor) -> torch.Tensor:
-    """Replace subnormal floats (|x| < 1.2e-38) by zero.
-
-    The official checkpoints hold thousands of subnormal weights (weight decay drove them
-    there); x86 CPUs compute with subnormals ~30x slower, and their effect on any output
-    is below float32 resolution. ``torch.set_flush_denormal`` would not help: it only
-    sets the calling thread, not the OpenMP workers that run the convolutions.
-    """
-    if not tensor.is_floating_point():
-        return tensor
-    return torch.where(tensor.abs() < torch.finfo(tensor.dtype).tiny, torch.zeros_like(tensor), tensor)
-
-
 class DCENetEnhancer(Enhancer):
     """DCE-Net with pretrained weights; ``weights`` overrides the official file.
 
@@ -90,10 +49,12 @@ class DCENetEnhancer(Enhancer):
 
     official_weights: ClassVar[WeightsFile]
     tile_halo = RECEPTIVE_RADIUS
+    accepts_weights = True
+    accepts_untrained = True
 
-    def __init__(self, device: str = "cpu", weights: str | os.PathLike[str] | None = None,
+    def __init__(self, context: Context | None = None, weights: str | os.PathLike[str] | None = None,
                  allow_untrained: bool = False, precision: str = "fp32", tile: int | None = None) -> None:
-        super().__init__(device)
+        super().__init__(context)
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise LLEBenchError(f"tile must be a positive number of pixels, got {tile!r}")
         self.tile = tile
@@ -105,8 +66,9 @@ class DCENetEnhancer(Enhancer):
                           f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is slower than fp32 "
                           "here: it only shows the numerics. It is fast on CUDA and on CPUs with AVX512-BF16/AMX.",
                           stacklevel=2)
-        self.weights_path = resolve(self.official_weights, weights)
-        state, meta = load_dcenet_state(self.weights_path)
+        self.weights_path = resolve_weights(self.official_weights, weights)
+        state, meta = load_state_dict(self.weights_path)
+        state = flush_subnormals(state)
         self.untrained = bool(meta.get("untrained", False))
         if self.untrained and not allow_untrained:
             raise LLEBenchError(
@@ -154,6 +116,8 @@ class DCENetEnhancer(Enhancer):
 class ZeroDCE(DCENetEnhancer):
     name = "zero_dce"
     description = "Zero-DCE (Guo et al., CVPR 2020), official weights"
+    paper = "Zero-Reference Deep Curve Estimation for Low-Light Image Enhancement (Guo et al.)"
+    venue, year = "CVPR", 2020
     weights_files = (ZERO_DCE_WEIGHTS,)
     official_weights = ZERO_DCE_WEIGHTS
 
@@ -161,5 +125,7 @@ class ZeroDCE(DCENetEnhancer):
 class SCLLLE(DCENetEnhancer):
     name = "scl_lle"
     description = "SCL-LLE (Liang et al., AAAI 2022), official weights"
+    paper = "Semantically Contrastive Learning for Low-Light Image Enhancement (Liang et al.)"
+    venue, year = "AAAI", 2022
     weights_files = (SCL_LLE_WEIGHTS,)
     official_weights = SCL_LLE_WEIGHTS

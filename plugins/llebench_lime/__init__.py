@@ -1,6 +1,6 @@
 """Built-in plugin: LIME (Guo, Li, Ling, TIP 2017), the ``lime`` enhancer."""
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 
 from llebench_lime.enhancer import Lime
 

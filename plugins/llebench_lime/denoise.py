@@ -16,7 +16,7 @@ import importlib
 import numpy as np
 from skimage.color import rgb2ycbcr, ycbcr2rgb
 
-from llebench.errors import LLEBenchError
+from llebench.sdk import LLEBenchError
 
 #: the demo's sigma_BM3D = 10, on the 0-255 scale
 DEFAULT_SIGMA = 10.0

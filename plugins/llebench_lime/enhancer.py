@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from llebench.api import Enhancer
-from llebench.errors import LLEBenchError
+from llebench.sdk import Context, Enhancer, LLEBenchError
 
 from llebench_lime.denoise import DEFAULT_SIGMA, denoise_recompose, load_bm3d
 from llebench_lime.lime import LimeOptions, lime_enhance
@@ -28,12 +27,15 @@ class Lime(Enhancer):
 
     name = "lime"
     description = "LIME (Guo et al., TIP 2017): max-RGB illumination refined by the sped-up solver"
+    paper = "LIME: Low-Light Image Enhancement via Illumination Map Estimation (Guo, Li, Ling)"
+    venue, year = "IEEE TIP", 2017
+    licence = "no weights (a training-free method); BM3D denoising, when used, is free for non-commercial use only"
 
-    def __init__(self, device: str = "cpu", alpha: float = DEFAULTS.alpha, sigma: float = DEFAULTS.sigma,
+    def __init__(self, context: Context | None = None, alpha: float = DEFAULTS.alpha, sigma: float = DEFAULTS.sigma,
                  gamma: float | None = None, eps: float = DEFAULTS.eps, strategy: int = DEFAULTS.strategy,
                  solver: str = DEFAULTS.solver, tol: float = DEFAULTS.tol, denoise: bool | None = None,
                  denoise_sigma: float = DEFAULT_SIGMA, compat: str = "paper") -> None:
-        super().__init__(device)
+        super().__init__(context)
         if compat not in COMPATS:
             raise LLEBenchError(f"lime: compat must be 'paper' or 'official' (got {compat!r})")
         self.compat = compat

@@ -1,6 +1,6 @@
 """Built-in plugin: image-quality (pyiqa, LOE) and efficiency metrics."""
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 
 from llebench_metrics.efficiency import FLOPs, Params, Seconds, SecondsMedian
 from llebench_metrics.loe import LOE, LOELIME, LOENPECode

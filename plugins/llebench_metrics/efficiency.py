@@ -18,8 +18,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from llebench.api import Enhancer, EnhanceRecord, Metric, Sample
-from llebench.errors import LLEBenchError
+from llebench.sdk import Context, Enhancer, EnhanceRecord, LLEBenchError, Metric, Sample
 
 
 def enhancer_of(record: EnhanceRecord, metric: str) -> Enhancer:
@@ -75,8 +74,8 @@ class PerMethodMetric(Metric):
     kind = "efficiency"
     lower_better = True
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, context: Context | None = None) -> None:
+        super().__init__(context)
         self._values: weakref.WeakKeyDictionary[Enhancer, float] = weakref.WeakKeyDictionary()
 
     def measure(self, enhancer: Enhancer) -> float:
@@ -91,6 +90,7 @@ class PerMethodMetric(Metric):
 
 class Seconds(Metric):
     name = "seconds"
+    number_format = ".3f"
     kind = "efficiency"
     lower_better = True
     default = True
@@ -105,12 +105,13 @@ class Seconds(Metric):
 
 class SecondsMedian(Metric):
     name = "seconds_median"
+    number_format = ".3f"
     kind = "efficiency"
     lower_better = True
     description = "median seconds of repeated enhance() calls on the image, after warm-up"
 
-    def __init__(self, device: str = "cpu", warmup: int = 1, repeats: int = 5) -> None:
-        super().__init__(device)
+    def __init__(self, context: Context | None = None, warmup: int = 1, repeats: int = 5) -> None:
+        super().__init__(context)
         if warmup < 0 or repeats < 1:
             raise ValueError(f"seconds_median needs warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
         self.warmup = int(warmup)
@@ -129,6 +130,7 @@ class SecondsMedian(Metric):
 
 class Params(PerMethodMetric):
     name = "params"
+    number_format = ",.0f"  # a count
     description = "number of parameters of the method's network"
 
     def settings(self) -> dict[str, Any]:
@@ -143,8 +145,8 @@ class FLOPs(PerMethodMetric):
     name = "flops"
     description = "GFLOPs of one enhance() call at a stated input size (torch FlopCounterMode)"
 
-    def __init__(self, device: str = "cpu", height: int = 900, width: int = 1200) -> None:
-        super().__init__(device)
+    def __init__(self, context: Context | None = None, height: int = 900, width: int = 1200) -> None:
+        super().__init__(context)
         self.height = int(height)
         self.width = int(width)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from llebench.errors import LLEBenchError
+from llebench.sdk import LLEBenchError
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 

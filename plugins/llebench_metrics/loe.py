@@ -27,8 +27,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from llebench.api import EnhanceRecord, Metric, Sample
-from llebench.errors import LLEBenchError
+from llebench.sdk import EnhanceRecord, LLEBenchError, Metric, Sample
 
 def lightness(image: torch.Tensor) -> torch.Tensor:
     """8-bit lightness levels (0..255, float) of a 1x3xHxW [0,1] image: max over channels."""

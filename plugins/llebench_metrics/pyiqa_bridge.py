@@ -1,7 +1,7 @@
 """Metrics computed by pyiqa: the short names of the papers' tables, and ``pyiqa:<name>``.
 
 Every file a pyiqa metric needs is obtained through llebench's weights resolution (see
-:mod:`llebench_metrics.pyiqa_loading`). The short names fix their kind and direction as
+:mod:`llebench.sdk.pyiqa`). The short names fix their kind and direction as
 class attributes (so listing them needs no pyiqa import); a test checks them against
 pyiqa's ``DEFAULT_CONFIGS``. ``pyiqa:<name>`` reads them from ``DEFAULT_CONFIGS`` when
 built.
@@ -16,14 +16,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from llebench.api import EnhanceRecord, Metric, MetricKind, Sample
-from llebench.errors import LLEBenchError, RunConfigError
-from llebench.weights import sha256sum
+from llebench.sdk import Context, EnhanceRecord, LLEBenchError, Metric, MetricKind, RunConfigError, Sample, sha256sum
+from llebench.sdk.pyiqa import PYIQA_FILES, files_for, resolve_all, routed_downloads
 
 from llebench_metrics.gtmean import scale_to_reference_mean
-from llebench_metrics.pyiqa_files import PYIQA_FILES, files_for
-from llebench_metrics.pyiqa_files import NIQE_PARAMETERS as NIQE_PARAMETERS  # importable from here, as before
-from llebench_metrics.pyiqa_loading import resolve_all, routed_downloads
 
 PYIQA_MODES: dict[str, MetricKind] = {"NR": "no-reference", "FR": "full-reference"}
 
@@ -51,8 +47,8 @@ class PyiqaMetric(Metric):
     #: the short names' pyiqa networks score each image of a batch on its own (tested)
     batchable = True
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, context: Context | None = None) -> None:
+        super().__init__(context)
         import pyiqa  # heavy import, only when the metric is used
 
         self._config = pyiqa_config(self.pyiqa_name)
@@ -125,7 +121,7 @@ class PyiqaByName(PyiqaMetric):
     #: what the listed pyiqa metrics may need (an instance keeps only its own metric's files)
     weights_files = tuple(dict.fromkeys(f for files in PYIQA_FILES.values() for f in files))
 
-    def __init__(self, device: str = "cpu", arg: str | None = None) -> None:
+    def __init__(self, context: Context | None = None, arg: str | None = None) -> None:
         if not arg:
             raise RunConfigError("metric 'pyiqa' needs a pyiqa metric name: pyiqa:NAME (e.g. pyiqa:lpips-vgg)")
         config = pyiqa_config(arg)
@@ -133,11 +129,12 @@ class PyiqaByName(PyiqaMetric):
         self.kind = PYIQA_MODES[config["metric_mode"]]
         self.lower_better = bool(config.get("lower_better", False))
         self.weights_files = files_for(arg)
-        super().__init__(device)
+        super().__init__(context)
 
 
 class NIQE(PyiqaMetric):
     name = "niqe"
+    number_format = ".3f"
     pyiqa_name = "niqe"
     weights_files = files_for("niqe")
     lower_better = True
@@ -189,6 +186,7 @@ class MSSSIM(PyiqaMetric):
 
 class PSNR(PyiqaMetric):
     name = "psnr"
+    number_format = ".3f"
     pyiqa_name = "psnr"
     kind = "full-reference"
     default = True

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from markupsafe import Markup
 from PIL import Image
 
-from llebench.errors import RunConfigError
-from llebench.images import to_uint8_array
-from llebench.report.figures import crop, data_uri, detail_box, histogram_svg, resize_to_width, with_box
-from llebench.store import RunResults, output_image_path
+from llebench.sdk import Context, Report, RunResults, describe_error, to_uint8_array
+from llebench.sdk.report import crop, data_uri, detail_box, histogram_svg, resize_to_width, with_box
 
 from llebench_reports.runinfo import entries, entry_name
 
@@ -55,27 +52,29 @@ class FigureSection:
     rows: list[FigureRow] = field(default_factory=list)
 
 
-class WithFigures:
-    """Mixin of a report with the comparison grid; ``figure_images`` (image ids) chooses its
-    images instead of the automatic two per dataset. ``llebench report --figure-images``
-    passes it to every report class whose constructor takes it."""
+class WithFigures(Report):
+    """A report with the comparison grid; its ``figure_images`` option (image ids,
+    ``llebench report --figure-images``) chooses the images instead of two per dataset."""
 
-    def __init__(self, figure_images: Sequence[str] | None = None) -> None:
+    has_figures = True
+
+    def __init__(self, context: Context | None = None, figure_images: Sequence[str] | None = None) -> None:
+        super().__init__(context)
         self.figure_images = list(figure_images) if figure_images else None
 
     def figures(self, run: RunResults) -> list[FigureSection]:
-        return figure_sections(run, self.figure_images)
+        return figure_sections(run, self.context, self.figure_images)
 
 
-def figure_sections(run: RunResults, chosen: Sequence[str] | None = None) -> list[FigureSection]:
+def figure_sections(run: RunResults, context: Context, chosen: Sequence[str] | None = None) -> list[FigureSection]:
     """One section per dataset with cached outputs: of the ``chosen`` image ids those in the
     dataset, else two spread over its ids (then at most :data:`MAX_DATASETS` datasets)."""
     methods = entries(run, "methods")
-    inputs = InputReader(run)
+    inputs = InputReader(run, context)
     datasets = list(entries(run, "datasets"))
     sections = []
     for dataset in datasets if chosen else datasets[:MAX_DATASETS]:
-        cached = [m for m in methods if output_image_path(run.path, m, dataset, "x").parent.is_dir()]
+        cached = [m for m in methods if run.has_outputs(m, dataset)]
         if not cached:
             continue
         if chosen:
@@ -95,21 +94,11 @@ def figure_sections(run: RunResults, chosen: Sequence[str] | None = None) -> lis
 def spread_images(run: RunResults, dataset: str, methods: list[str]) -> list[str]:
     """Images every caching method has an output for, spread evenly over the sorted ids."""
     ids = sorted(run.scores.loc[run.scores["dataset"] == dataset, "image"].unique())
-    ready = [i for i in ids if all(cached_output(run, m, dataset, i) is not None for m in methods)]
+    ready = [i for i in ids if all(run.output_image(m, dataset, i) is not None for m in methods)]
     if len(ready) <= IMAGES_PER_DATASET:
         return ready
     picks = np.linspace(0, len(ready) - 1, IMAGES_PER_DATASET).round().astype(int)
     return [ready[i] for i in picks]
-
-
-def cached_output(run: RunResults, method: str, dataset: str, image: str) -> Path | None:
-    """The cached output PNG of one image, or None: not cached, or an id that is not a safe
-    relative path (the runner refused it, so it has no output)."""
-    try:
-        path = output_image_path(run.path, method, dataset, image)
-    except RunConfigError:
-        return None
-    return path if path.is_file() else None
 
 
 def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dict], cached: list[str],
@@ -120,7 +109,7 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
     for method in methods:
         if method not in cached:
             continue
-        path = cached_output(run, method, dataset, image)
+        path = run.output_image(method, dataset, image)
         if path is None:  # a chosen image this method failed on (or has not reached yet)
             pictures.append((method, None, "", "no cached output for this image (failed, or not computed)"))
             continue
@@ -149,8 +138,9 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
 class InputReader:
     """Reads low-light inputs again through their dataset plugins (see the module doc)."""
 
-    def __init__(self, run: RunResults) -> None:
+    def __init__(self, run: RunResults, context: Context) -> None:
         self.run = run
+        self.context = context
         self._datasets: dict[str, Any] = {}  # label -> Dataset, or the reason it is unavailable
 
     def _dataset(self, label: str) -> Any:
@@ -159,20 +149,17 @@ class InputReader:
         return self._datasets[label]
 
     def _rebuild(self, label: str) -> Any:
-        from llebench.plugins import load_plugins
-        from llebench.runner import resolve_data_root
-
         entry = self.run.manifest.get("datasets", {}).get(label)
         if entry is None or "error" in entry:
             return "input not shown: the dataset is not described in manifest.json"
         name = entry_name(entry, label)
-        arg = label.partition(":")[2] if label.startswith(f"{name}:") else None
+        text = label if label.startswith(f"{name}:") else name
         try:
-            dataset = load_plugins().get("datasets", name)(data_root=resolve_data_root(None), arg=arg)
+            dataset = self.context.build("datasets", text)
             if _plain(dataset.settings()) != _plain(entry.get("settings", {})):
                 return "input not shown: $LLEBENCH_DATA does not hold the data this run used"
         except Exception as exc:  # the figure is optional: say why, never fail the report
-            return f"input not shown: {' '.join(str(exc).split())}"
+            return f"input not shown: {describe_error(exc)}"
         return dataset
 
     def read(self, label: str, image: str) -> tuple[np.ndarray | None, str]:
@@ -182,7 +169,7 @@ class InputReader:
         try:
             return to_uint8_array(dataset.load(image).input), ""
         except Exception as exc:
-            return None, f"input not shown: {' '.join(str(exc).split())}"
+            return None, f"input not shown: {describe_error(exc)}"
 
 
 def _plain(settings: Any) -> Any:

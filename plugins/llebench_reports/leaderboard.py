@@ -3,11 +3,10 @@ metric, a mean rank, the efficiency measures with how they were taken, and figur
 
 from __future__ import annotations
 
-from llebench.api import Report
-from llebench.report.exports import table_exports
-from llebench.report.html import render_page
-from llebench.report.tables import AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, rank_values
-from llebench.store import RunResults
+from llebench.sdk.report import table_exports
+from llebench.sdk.report import render_page
+from llebench.sdk.report import AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, rank_values
+from llebench.sdk import RunResults
 
 from llebench_reports.figures import WithFigures
 from llebench_reports.runinfo import manifest_order, metric_directions, metric_settings, untrained_methods
@@ -44,7 +43,7 @@ def leaderboard(run: RunResults) -> Table:
     table = leaderboard_table(
         run.scores, metric_directions(run),
         methods=manifest_order(run, "methods"), datasets=manifest_order(run, "datasets"),
-        metrics=manifest_order(run, "metrics"),
+        metrics=manifest_order(run, "metrics"), formats=run.metric_formats(),
     )
     columns = ranked_columns(table, run)
     if len(columns) > 1:
@@ -66,9 +65,14 @@ def leaderboard(run: RunResults) -> Table:
     return table
 
 
-class Leaderboard(WithFigures, Report):
+class Leaderboard(WithFigures):
     name = "leaderboard"
+    after_run = True
     description = "every metric; rows = methods; a column group per dataset plus their average; mean rank; figures"
+
+    @classmethod
+    def filename(cls) -> str:
+        return "report.html"
 
     def can_render(self, run: RunResults) -> bool:
         return bool(len(run.scores))

@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from llebench.report.tables import (
+from llebench.sdk.report import (
     AVERAGE, FAILED_MARK, MEASURED, REFERENCE, Cell, Column, Table, rank_columns, rank_rows,
 )
-from llebench.store import RunResults
+from llebench.sdk import RunResults
 
 from llebench_reports.published import Published, published
 from llebench_reports.runinfo import entries, entry_name, untrained_methods

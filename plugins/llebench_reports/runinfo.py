@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llebench.store import RunResults
+from llebench.sdk import RunResults
 
 
 def entries(run: RunResults, section: str) -> dict[str, dict[str, Any]]:

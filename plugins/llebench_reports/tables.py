@@ -8,11 +8,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from llebench.api import Report
-from llebench.report.exports import table_exports
-from llebench.report.html import render_page
-from llebench.report.tables import Table
-from llebench.store import RunResults
+from llebench.sdk import Report
+from llebench.sdk.report import table_exports
+from llebench.sdk.report import render_page
+from llebench.sdk.report import Table
+from llebench.sdk import RunResults
 
 from llebench_reports.figures import FigureSection, WithFigures
 from llebench_reports.paper_tables import (
@@ -20,7 +20,7 @@ from llebench_reports.paper_tables import (
 )
 from llebench_reports.published import PUBLISHED_SOURCE
 from llebench_reports.runinfo import metric_settings
-from llebench_segmentation.confusion import CONFUSION_KEY, mean_iou
+from llebench.sdk.nets import CONFUSION_KEY, mean_iou
 
 NO_REFERENCE_DATASETS = [("dicm", "DICM"), ("lime", "LIME"), ("mef", "MEF"), ("vv", "VV"), ("npe", "NPE")]
 CITIES = [("frankfurt", "Frankfurt"), ("lindau", "Lindau"), ("munster", "Munster")]

@@ -1,10 +1,10 @@
 """Built-in plugin: semantic segmentation after enhancement (SCL-LLE Table 4).
 
-Registers the ``cityscapes_val`` dataset and the ``miou`` metric; the network is the
-DeepLabV3+ of :mod:`llebench_deeplab` (shared with the SCL-LLE trainer).
+Registers the ``cityscapes_val`` dataset and the ``miou`` metric; the network is the SDK's
+DeepLabV3+ (:mod:`llebench.sdk.nets`, shared with the SCL-LLE trainer).
 """
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 
 from llebench_segmentation.dataset import CityscapesVal
 from llebench_segmentation.metric import MeanIoU

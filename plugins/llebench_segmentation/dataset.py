@@ -9,11 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from llebench.api import Dataset, Sample
-from llebench.errors import DatasetUnavailable, ImageError, RunConfigError
-from llebench.images import quantize, read_image
-
-from llebench_deeplab.cityscapes import label_ids_to_train_ids
+from llebench.sdk import Context, Dataset, DatasetUnavailable, ImageError, RunConfigError, Sample, quantize, read_image
+from llebench.sdk.nets import label_ids_to_train_ids
 
 VAL_CITIES = ("frankfurt", "lindau", "munster")
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -73,8 +70,10 @@ class CityscapesVal(Dataset):
               "name it cityscapes_val:CITY@GAMMA (e.g. cityscapes_val:lindau@6)")
     source = "https://www.cityscapes-dataset.com/downloads/ (leftImg8bit_trainvaltest.zip, gtFine_trainvaltest.zip)"
 
-    def __init__(self, data_root: Path | None = None, arg: str | None = None) -> None:
-        super().__init__(data_root, arg)
+    takes_arg = True
+
+    def __init__(self, context: Context | None = None, arg: str | None = None) -> None:
+        super().__init__(context, arg)
         self.cities, self.gamma = parse_arg(arg)
 
     def location(self) -> Path | None:

@@ -7,11 +7,10 @@ from typing import Any
 
 import torch
 
-from llebench.api import EnhanceRecord, Metric, MetricValue, Sample
-from llebench.errors import LLEBenchError
-
-from llebench_deeplab import DEEPLAB_CITYSCAPES_WEIGHTS, IGNORE_INDEX, NUM_CLASSES, Segmenter
-from llebench_segmentation.confusion import CONFUSION_KEY, confusion_matrix, mean_iou
+from llebench.sdk import Context, EnhanceRecord, LLEBenchError, Metric, MetricValue, Sample
+from llebench.sdk.nets import (
+    CONFUSION_KEY, DEEPLAB_CITYSCAPES_WEIGHTS, IGNORE_INDEX, NUM_CLASSES, Segmenter, confusion_matrix, mean_iou,
+)
 
 
 class MeanIoU(Metric):
@@ -28,8 +27,8 @@ class MeanIoU(Metric):
     description = "mIoU (%) of DeepLabV3+ MobileNetV2 (Cityscapes, VainF) on the enhanced image"
     weights_files = (DEEPLAB_CITYSCAPES_WEIGHTS,)
 
-    def __init__(self, device: str = "cpu", weights: str | os.PathLike[str] | None = None) -> None:
-        super().__init__(device)
+    def __init__(self, context: Context | None = None, weights: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(context)
         self.segmenter = Segmenter.pretrained(weights, device=self.device)
 
     def settings(self) -> dict[str, Any]:

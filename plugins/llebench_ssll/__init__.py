@@ -1,6 +1,6 @@
 """Built-in plugin: SSLL (semi-supervised LLE, Mean Teacher + CutMix + PICo) — trainer, enhancer, report."""
 
-from llebench import hookimpl
+from llebench.sdk import hookimpl
 
 from llebench_ssll.enhancer import SSLL
 from llebench_ssll.report import SSLLDelta

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from llebench.errors import LLEBenchError
+from llebench.sdk import LLEBenchError
 
 from llebench_ssll.unet import UNet
 

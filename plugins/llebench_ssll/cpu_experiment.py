@@ -22,18 +22,18 @@ on a shared, loaded machine two OpenMP threads spin-wait and run ~5x slower than
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
-
-from llebench.cli import main as llebench
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RUNS = Path("runs/ssll_cpu")
 
 
 def run(argv: list[str]) -> None:
+    """One ``llebench`` command, exactly as a user types it (``python -m llebench``)."""
     print("+ llebench " + " ".join(argv), flush=True)
-    code = llebench(argv)
+    code = subprocess.call([sys.executable, "-m", "llebench", *argv])
     if code != 0:
         sys.exit(code)
 

@@ -26,9 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from llebench.errors import DatasetUnavailable, ImageError
-from llebench.images import is_image_file, read_image
-from llebench_datasets.paired import LOLv2Real
+from llebench.sdk import DatasetUnavailable, ImageError, list_images, match_pairs, read_image
 
 from llebench_ssll.synthetic import synthetic_low, well_exposed_files
 
@@ -37,41 +35,14 @@ SHOT_NOISE = 0.004
 READ_NOISE = 0.01
 
 
-def list_images(root: Path) -> list[Path]:
+def image_paths(root: Path) -> list[Path]:
+    """The images directly in ``root``, in natural order; a missing or empty folder is an error."""
     if not root.is_dir():
         raise DatasetUnavailable(f"{root} is not a directory")
-    files = sorted(p for p in root.iterdir() if is_image_file(p))
+    files = [root / name for name in list_images(root)]
     if not files:
         raise DatasetUnavailable(f"{root}: no image files")
     return files
-
-
-def pair_key(path: Path) -> str:
-    """What a low-light file and its reference share: the ``lolv2_real`` dataset's rule.
-
-    The stem, without a leading ``low``/``normal`` (LOL-v2 Real publishes
-    ``Low/low00690.png`` beside ``Normal/normal00690.png``); same-name pairs (LOL, LSRW,
-    LOL-v2 Synthetic) keep their stem. Reused rather than copied, so training and the
-    ``lolv2_real`` benchmark dataset cannot disagree about which files form a pair.
-    """
-    return LOLv2Real.pair_key(path.name)
-
-
-def match_pairs(low_dir: Path, high_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(low files, their references) of two folders, paired by :func:`pair_key`."""
-    lows = list_images(low_dir)
-    by_key: dict[str, Path] = {}
-    for path in list_images(high_dir):
-        key = pair_key(path)
-        if key in by_key:
-            raise DatasetUnavailable(f"{high_dir}: {by_key[key].name} and {path.name} are both the reference of {key!r}")
-        by_key[key] = path
-    missing = [p.name for p in lows if pair_key(p) not in by_key]
-    if missing:
-        raise DatasetUnavailable(f"{high_dir}: no reference for {', '.join(missing[:5])}"
-                                 + (" ..." if len(missing) > 5 else "")
-                                 + f" of {low_dir} (files pair by stem, a leading 'low'/'normal' ignored)")
-    return lows, [by_key[pair_key(p)] for p in lows]
 
 
 def random_crop_flip(images: list[torch.Tensor], size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -118,7 +89,8 @@ class PairSource:
         else:
             if low_dir is None or high_dir is None:
                 raise DatasetUnavailable("SSLL needs paired data: [data] paired_low and paired_high, or paired_synthetic")
-            self.files, self.high = match_pairs(low_dir, high_dir)
+            pairs = match_pairs(low_dir, high_dir)
+            self.files, self.high = [low for low, _ in pairs], [high for _, high in pairs]
 
     def __len__(self) -> int:
         return len(self.files)

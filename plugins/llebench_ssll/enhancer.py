@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from llebench.api import Enhancer
-from llebench.errors import LLEBenchError
-from llebench.weights import sha256sum
+from llebench.sdk import Context, Enhancer, LLEBenchError, sha256sum
 
 from llebench_ssll.backbones import build_backbone
 from llebench_ssll.checkpoints import load_weights, method_settings
@@ -27,11 +25,15 @@ class SSLL(Enhancer):
 
     name = "ssll"
     description = "SSLL (Ni et al. 2025) or its supervised baseline: a backbone trained by `llebench train ssll`"
+    paper = "Semi-supervised low-light image enhancement: when mean teacher meets contrastive learning (Ni et al.)"
+    year = 2025
+    accepts_weights = True
+    accepts_untrained = True
 
-    def __init__(self, device: str = "cpu", weights: str | os.PathLike[str] | None = None,
+    def __init__(self, context: Context | None = None, weights: str | os.PathLike[str] | None = None,
                  backbone: str | None = None, width: int | None = None, teacher: bool = False,
                  allow_untrained: bool = False) -> None:
-        super().__init__(device)
+        super().__init__(context)
         if weights is None:
             raise LLEBenchError(
                 "ssll has no published weights llebench can fetch: pass a checkpoint from "

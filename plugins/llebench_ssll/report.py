@@ -11,11 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llebench.api import Report
-from llebench.errors import LLEBenchError
-from llebench.report.html import render_page
-from llebench.report.tables import Cell, Table, format_value, leaderboard_table
-from llebench.store import RunResults
+from llebench.sdk import LLEBenchError, Report, RunResults
+from llebench.sdk.report import Cell, Table, format_value, leaderboard_table, render_page
 
 
 def split_methods(methods: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -38,11 +35,11 @@ def baseline_for(label: str, baselines: list[str], methods: dict[str, Any]) -> s
     return max(same, key=lambda b: (len(os.path.commonprefix([b, label])), b))
 
 
-def delta_cell(ours: Cell, base: Cell, lower_better: bool | None, metric: str) -> Cell:
+def delta_cell(ours: Cell, base: Cell, lower_better: bool | None, number_format: str) -> Cell:
     if ours.value is None or base.value is None:
         return Cell("–")
     delta = ours.value - base.value
-    text = format_value(delta, metric)
+    text = format_value(delta, number_format)
     text = text if text.startswith("-") else f"+{text}"
     if lower_better is None or delta == 0:
         return Cell(text, delta)
@@ -62,11 +59,11 @@ def delta_table(run: RunResults) -> Table:
     order = [m for m in methods if m in baselines or m in ssll]
     table = leaderboard_table(run.scores, directions, methods=order,
                               datasets=list(run.manifest.get("datasets", {})) or None,
-                              metrics=list(run.manifest.get("metrics", {})) or None)
+                              metrics=list(run.manifest.get("metrics", {})) or None, formats=run.metric_formats())
     rows = dict(table.rows)
     for label in ssll:
         base = baseline_for(label, baselines, methods)
-        cells = [delta_cell(o, b, col.lower_better, col.metric)
+        cells = [delta_cell(o, b, col.lower_better, col.number_format)
                  for o, b, col in zip(rows[label], rows[base], table.columns)]
         table.rows.append((f"Δ {label} − {base}", cells))
     for label in order:
@@ -81,6 +78,11 @@ def delta_table(run: RunResults) -> Table:
 class SSLLDelta(Report):
     name = "ssll_delta"
     description = "SSLL vs its supervised baseline per dataset, with the deltas"
+
+    def can_render(self, run: RunResults) -> bool:
+        """Only runs holding both an SSLL model and a supervised baseline."""
+        baselines, ssll = split_methods(run.manifest.get("methods", {}))
+        return bool(baselines and ssll)
 
     def render(self, run: RunResults) -> str:
         return render_page(f"SSLL vs baseline: {run.path.name}", [("SSLL vs supervised baseline", delta_table(run))],

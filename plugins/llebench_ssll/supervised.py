@@ -2,7 +2,7 @@
 ``"ssim+l1"`` (for machines without the LPIPS files), or any '+'-joined subset of
 ``ssim`` (1 - SSIM), ``l1`` (mean absolute error), ``lpips`` (LPIPS v0.1, AlexNet).
 
-LPIPS is pyiqa's implementation, built with :func:`llebench_metrics.pyiqa_loading.routed_downloads`
+LPIPS is pyiqa's implementation, built with :func:`llebench.sdk.pyiqa.routed_downloads`
 so its two files (``LPIPS_v0.1_alex-df73285e.pth`` and torchvision's
 ``alexnet-owt-7be5be79.pth``, declared in :mod:`llebench_metrics.pyiqa_files`) are
 resolved by :func:`llebench.weights.resolve` like every pretrained file: offline and
@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llebench.errors import RunConfigError
-from llebench.weights import sha256sum
+from llebench.sdk import RunConfigError, sha256sum
 
 from llebench_ssll.losses import ssim_loss
 
@@ -34,7 +33,7 @@ def parse_terms(spec: str) -> tuple[str, ...]:
 
 def build_lpips() -> tuple[nn.Module, dict[str, Path]]:
     """pyiqa's LPIPS(AlexNet, v0.1), frozen, with its files resolved through llebench."""
-    from llebench_metrics.pyiqa_loading import routed_downloads
+    from llebench.sdk.pyiqa import routed_downloads
 
     with routed_downloads() as used:
         from pyiqa.archs.lpips_arch import LPIPS

@@ -7,7 +7,7 @@ JPEG draft decode so selecting among 2,002 files takes a couple of seconds. Fram
 split by their numeric name: ``test`` holds names >= 1500 (36 frames) (the last sequences), ``train``
 the rest, so no sequence straddles the split except at the boundary.
 
-The low-light copy is made by :func:`llebench_datasets.sample.darken` (gamma, exposure,
+The low-light copy is made by :func:`llebench.sdk.darken` (as the ``sample`` dataset's) (gamma, exposure,
 Poisson-Gaussian noise) seeded by crc32 of the file name: fixed pairs on every machine.
 """
 
@@ -22,9 +22,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from llebench.errors import DatasetUnavailable
-from llebench.images import is_image_file
-from llebench_datasets.sample import darken
+from llebench.sdk import DatasetUnavailable, darken, is_image_file
 
 Split = Literal["train", "test", "all"]
 LUMA_RANGE = (0.35, 0.6)

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from llebench.api import Dataset, Sample
-from llebench.errors import DatasetUnavailable, ImageError
+from llebench.sdk import Dataset, DatasetUnavailable, ImageError, Sample
 
 from llebench_ssll import synthetic
 
@@ -31,7 +30,7 @@ class SICESynthetic(Dataset):
     def settings(self) -> dict[str, Any]:
         return {"root": str(self._root()), "split": "test", "test_from": synthetic.TEST_FROM,
                 "luma_range": synthetic.LUMA_RANGE, "max_clipped": synthetic.MAX_CLIPPED,
-                "max_dark": synthetic.MAX_DARK, "darken": "llebench_datasets.sample.darken, seed crc32(name)"}
+                "max_dark": synthetic.MAX_DARK, "darken": "llebench.sdk.darken, seed crc32(name)"}
 
     def ids(self) -> list[str]:
         return [p.name for p in synthetic.well_exposed_files(self._root(), "test")]

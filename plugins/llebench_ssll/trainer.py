@@ -23,14 +23,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from llebench.errors import RunConfigError
-from llebench.runner import resolve_data_root
-from llebench.training import StepOutput, Trainer
+from llebench.sdk import RunConfigError, StepOutput, Trainer
 
 from llebench_ssll.backbones import build_backbone
 from llebench_ssll.checkpoints import load_weights
 from llebench_ssll.cutmix import cutmix
-from llebench_ssll.data import PairSource, SSLLTrainSet, list_images
+from llebench_ssll.data import PairSource, SSLLTrainSet, image_paths
 from llebench_ssll.losses import consistency_loss, match_brightness, pico_loss
 from llebench_ssll.schedules import cutmix_mu, ema_decay, ramp
 from llebench_ssll.supervised import SupervisedLoss, parse_terms
@@ -81,7 +79,7 @@ class SSLLTrainer(Trainer):
             raise RunConfigError("stage = 'semi' starts from stage 1: set [method] init to its model.pt")
         if self.semi and not self.data["unpaired"]:
             raise RunConfigError("stage = 'semi' needs unpaired images: set [data] unpaired = [folders]")
-        self.root = context.data_root or resolve_data_root(None)
+        self.root = context.data_root
         self.init_state: dict[str, torch.Tensor] | None = None
         #: optimizer steps taken before this run (stage 1's, for stage 2): the EMA/ramp clock
         self.step_offset = 0
@@ -115,7 +113,7 @@ class SSLLTrainer(Trainer):
             synthetic_dir=self._path(d["paired_synthetic"]) if d["paired_synthetic"] else None,
             synthetic_split=d["synthetic_split"],
         )
-        unpaired = [p for folder in d["unpaired"] for p in list_images(self._path(folder))] if self.semi else []
+        unpaired = [p for folder in d["unpaired"] for p in image_paths(self._path(folder))] if self.semi else []
         return SSLLTrainSet(pairs, unpaired, d["crop_size"], d["unpaired_views"])
 
     def weights_used(self) -> dict[str, str]:

@@ -12,8 +12,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from llebench import hookimpl
-from llebench.api import Enhancer, EnhanceRecord, Metric, Sample
+from llebench.sdk import hookimpl
+from llebench.sdk import Enhancer, EnhanceRecord, Metric, Sample
 
 
 class Mean(Metric):
@@ -27,8 +27,8 @@ class Mean(Metric):
 class Sleepy(Enhancer):
     name = "sleepy"
 
-    def __init__(self, device: str = "cpu", delay: float = 0.05) -> None:
-        super().__init__(device)
+    def __init__(self, context=None, delay: float = 0.05) -> None:
+        super().__init__(context)
         self.delay = delay
 
     def enhance(self, image: torch.Tensor) -> torch.Tensor:
@@ -48,8 +48,8 @@ class OomAbove(Enhancer):
     name = "oom_above"
     tile_halo = 4
 
-    def __init__(self, device: str = "cpu", limit: int = 2500, error: str = "torch") -> None:
-        super().__init__(device)
+    def __init__(self, context=None, limit: int = 2500, error: str = "torch") -> None:
+        super().__init__(context)
         self.limit, self.error = limit, error
         self.calls: list[tuple[int, int]] = []
 

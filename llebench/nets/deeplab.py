@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llebench_deeplab.mobilenetv2 import mobilenet_v2_features
+from llebench.nets.mobilenetv2 import mobilenet_v2_features
 
 LOW_LEVEL_CHANNELS = 24
 HIGH_LEVEL_CHANNELS = 320

@@ -35,7 +35,7 @@ from torch import hub as torch_hub
 from llebench.errors import WeightsNotFound
 from llebench.weights import WeightsFile, resolve
 
-from llebench_metrics.pyiqa_files import KNOWN_BY_URL
+from llebench.pyiqa_bridge.files import KNOWN_BY_URL
 
 
 def spec_for_url(url: str) -> WeightsFile:

@@ -2,7 +2,7 @@
 
 ``compat = "paper"`` (default) implements the paper's equations; ``compat = "official"``
 reproduces the official ``train.py``. The frozen VGG-16 and DeepLabV3+ live beside the
-model (not inside it), so checkpoints hold only the DCE-Net. See README.md for the
+model (not inside it), so checkpoints hold only the DCE-Net. See TRAINING_SCL_LLE.md for the
 choices made where the paper is silent and for every difference from the official code.
 """
 
@@ -10,26 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llebench.errors import RunConfigError
-from llebench.training import StepOutput, Trainer
+from llebench.sdk import RunConfigError, StepOutput, Trainer
+from llebench.sdk.nets import (
+    DEEPLAB_CITYSCAPES_WEIGHTS, IGNORE_INDEX, NUM_CLASSES, VGG16_IMAGENET_WEIGHTS, DeepLabV3PlusMobileNet, Segmenter,
+    VGGFeatures,
+)
+
+from llebench_dcenet import scl_losses as losses
 from llebench_dcenet.dcenet import DCENet
 from llebench_dcenet.losses import color_constancy_loss, illumination_smoothness_loss
-from llebench_deeplab import (
-    DEEPLAB_CITYSCAPES_WEIGHTS,
-    IGNORE_INDEX,
-    NUM_CLASSES,
-    DeepLabV3PlusMobileNet,
-    Segmenter,
-)
-from llebench_zero_dce_train.trainer import init_dcenet
-
-from llebench_scl_train import losses
-from llebench_scl_train.data import NEGATIVE_CHOICES, SCLTrainSet, cityscapes_pairs, load_contrast_pools
-from llebench_scl_train.vgg import VGG16_IMAGENET_WEIGHTS, VGG16Features
+from llebench_dcenet.scl_data import NEGATIVE_CHOICES, SCLTrainSet, cityscapes_pairs, load_contrast_pools
+from llebench_dcenet.zero_dce_trainer import init_dcenet
 
 GRAM_LAYERS = ("relu1_2", "relu2_2")
 FEATURE_LAYER = "relu4_3"
@@ -41,7 +37,7 @@ OFFICIAL = {"tv": 200.0, "color": 8.0, "grey_triplet": 10.0, "grey_margin": 0.3,
 
 
 @dataclass
-class VGGFeatures:
+class BatchFeatures:
     """VGG-16 features of one batch: Gram layers of output/positive/negative, relu4_3 of output/input."""
 
     output_grams: list[torch.Tensor]
@@ -94,17 +90,17 @@ class SCLLLETrainer(Trainer):
 
     # -- networks ------------------------------------------------------------------------
 
-    def _feature_nets(self) -> tuple[VGG16Features, Segmenter | None]:
+    def _feature_nets(self) -> tuple[VGGFeatures, Segmenter | None]:
         """Frozen VGG-16 (always) and DeepLabV3+ (when L_sc is on), on the training device."""
         normalize = not self.official  # the official code feeds raw [0,1] images to VGG
         need_segmenter = bool(self.options["l_sc"])
         if self.options["feature_nets"] == "random":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(self.config.train["seed"]))
-                vgg = VGG16Features(normalize)
+                vgg = VGGFeatures(16, normalize)
                 segmenter = Segmenter(DeepLabV3PlusMobileNet(NUM_CLASSES, 16)) if need_segmenter else None
         else:
-            vgg = VGG16Features.pretrained(normalize, self.options["vgg_weights"] or None)
+            vgg = VGGFeatures.pretrained(16, normalize, weights=self.options["vgg_weights"] or None)
             segmenter = Segmenter.pretrained(self.options["deeplab_weights"] or None) if need_segmenter else None
         # in the layout of the model's outputs: mixed NCHW/NHWC convolutions reorder on every call
         layout = torch.channels_last if self.context.channels_last else torch.contiguous_format
@@ -160,7 +156,7 @@ class SCLLLETrainer(Trainer):
         terms = (self._official_terms if self.official else self._paper_terms)(batch, enhanced, curves)
         return StepOutput(sum(terms.values()), terms)
 
-    def _features(self, batch: dict[str, torch.Tensor], enhanced: torch.Tensor) -> VGGFeatures:
+    def _features(self, batch: dict[str, torch.Tensor], enhanced: torch.Tensor) -> BatchFeatures:
         """One VGG pass per image set; only the output's features carry gradients."""
         with_fr = bool(self.options["l_fr"])
         output = self.vgg(enhanced, GRAM_LAYERS + ((FEATURE_LAYER,) if with_fr else ()))
@@ -168,7 +164,7 @@ class SCLLLETrainer(Trainer):
             positive = self.vgg(batch["positive"], GRAM_LAYERS)
             negative = self.vgg(batch["negative"], GRAM_LAYERS) if "negative" in batch else None
             low = self.vgg(batch["low"], (FEATURE_LAYER,))[0] if with_fr else None
-        return VGGFeatures(output[:2], positive, negative, output[2] if with_fr else None, low)
+        return BatchFeatures(output[:2], positive, negative, output[2] if with_fr else None, low)
 
     def _segmentation_ce(self, enhanced: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.segmenter.logits(enhanced), labels, ignore_index=IGNORE_INDEX)

@@ -6,23 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from llebench.cli import parse_value
-from llebench.errors import RunConfigError
-from llebench.plugins import PluginSet
-from llebench.runner import resolve_data_root
-from llebench.training import TrainConfig, train
+from llebench.commandline import CommandLine
+from llebench.components import parse_assignment
+from llebench.context import Context
+from llebench.hookimpl import hookimpl
 
 DEFAULT_TRAIN_OUT = Path("runs")
 
 
-def cmd_train(args: argparse.Namespace, plugins: PluginSet) -> int:
-    trainer_cls = plugins.get("trainers", args.method)
+def cmd_train(args: argparse.Namespace, context: Context) -> int:
+    from llebench.training import TrainConfig, train  # torch: only when training
+
+    trainer_cls = context.registry.get("trainers", args.method)
     overrides = {}
     for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise RunConfigError(f"--set expects TABLE.KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = parse_value(value)
+        table, key, value = parse_assignment(item, "--set", "TABLE.KEY=VALUE")
+        overrides[f"{table}.{key}"] = value
     if args.device:
         overrides["train.device"] = args.device
     if args.feature_nets:
@@ -30,8 +29,7 @@ def cmd_train(args: argparse.Namespace, plugins: PluginSet) -> int:
     config = TrainConfig.load(args.config, trainer_cls, overrides)
     out = Path(args.out) if args.out else DEFAULT_TRAIN_OUT / args.method
     try:
-        result = train(trainer_cls, config, out, resume=args.resume, plugins=plugins,
-                       data_root=resolve_data_root(args.data_root))
+        result = train(trainer_cls, config, out, resume=args.resume, context=context)
     except KeyboardInterrupt:
         print(f"interrupted; continue from the last checkpoint in {out} with the same command and --resume",
               file=sys.stderr)
@@ -48,9 +46,10 @@ def cmd_train(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 0
 
 
-def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser(
-        "train", parents=[common], help="train a method (llebench train METHOD --config FILE)",
+@hookimpl
+def llebench_register_commands(cli: CommandLine) -> None:
+    parser = cli.add_command(
+        "train", help="train a method (llebench train METHOD --config FILE)",
         description="Train a method with the generic engine; run under torchrun for DDP.")
     parser.add_argument("method", help="a registered trainer (llebench plugins lists them)")
     parser.add_argument("--config", required=True, help="TOML train config (e.g. configs/train/zero_dce.toml)")
@@ -58,9 +57,9 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     parser.add_argument("--device", help="cpu or cuda (overrides train.device)")
     parser.add_argument("--feature-nets", choices=("pretrained", "random"),
-                        help="frozen feature networks of trainers that use them (method.feature_nets); "
+                        help="frozen feature networks of trainers and losses that use them (method.feature_nets); "
                              "random is for smoke tests only and marks checkpoints untrained")
     parser.add_argument("--data-root", help="root for relative [data] paths (default: $LLEBENCH_DATA)")
     parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="override a config value, e.g. --set train.iterations=200 (repeatable)")
-    parser.set_defaults(func=cmd_train)
+    parser.set_defaults(handler=cmd_train)

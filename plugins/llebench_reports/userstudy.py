@@ -23,9 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from llebench.errors import RunConfigError
-from llebench.plugins import PluginSet
-from llebench.store import ResultsStore, RunResults
+from llebench.sdk import Context, RunConfigError, RunResults, add_external_scores
 
 METRIC = "user_study"
 REQUIRED = ("rater", "image", "method", "rank")
@@ -85,56 +83,41 @@ def _only_dataset(datasets_of: dict[str, set[str]], image: str, where: str, run:
 
 def import_ratings(run_dir: Path, path: Path, dataset: str | None = None, replace: bool = False) -> int:
     """Write the ``user_study`` rows and manifest entry; returns how many rows were written."""
-    run = RunResults.load(run_dir)
-    ratings = read_ratings(path, run, dataset)
-    store = ResultsStore(run_dir)
-    if replace:
-        store.scores.rows = {k: v for k, v in store.scores.rows.items() if v["metric"] != METRIC}
-        store.manifest.get("metrics", {}).pop(METRIC, None)
-    raters = _raters(path)
+    ratings = read_ratings(path, RunResults.load(run_dir), dataset)
+    entry = {
+        "kind": "subjective", "lower_better": True,
+        "settings": {"source": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                     "raters": len(_raters(path)), "ratings": sum(len(v) for v in ratings.values()),
+                     "scale": "rank 1 (best) to 5 (worst)",
+                     "per_image_value": "mean rank over the image's raters",
+                     "table_value": "mean over the dataset's rated images"},
+    }
     try:
-        store.merge_manifest({"metrics": {METRIC: {
-            "name": METRIC, "kind": "subjective", "lower_better": True,
-            "settings": {"source": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                         "raters": len(raters), "ratings": sum(len(v) for v in ratings.values()),
-                         "scale": "rank 1 (best) to 5 (worst)",
-                         "per_image_value": "mean rank over the image's raters",
-                         "table_value": "mean over the dataset's rated images"},
-        }}})
+        return add_external_scores(run_dir, METRIC, entry,
+                                   {key: sum(ranks) / len(ranks) for key, ranks in ratings.items()}, replace=replace)
     except RunConfigError as exc:
+        if replace:
+            raise
         raise RunConfigError(f"{exc}\nOr pass --replace to drop the earlier user-study import.") from exc
-    identity = _identity(run)
-    for (method, ds, image), ranks in sorted(ratings.items()):
-        variant, weights = identity.get(method, ("", ""))
-        store.scores.append({"method": method, "variant": variant, "weights": weights, "dataset": ds,
-                             "image": image, "metric": METRIC, "value": sum(ranks) / len(ranks), "status": "ok"})
-    store.finish()
-    return len(ratings)
 
 
 def _raters(path: Path) -> set[str]:
     return {(row.get("rater") or "").strip() for row in csv.DictReader(path.read_text("utf-8-sig").splitlines())}
 
 
-def _identity(run: RunResults) -> dict[str, tuple[str, str]]:
-    """(variant, weights) of each method, copied from its other score rows."""
-    firsts = run.scores.drop_duplicates("method")
-    return {m: (v, w) for m, v, w in firsts[["method", "variant", "weights"]].itertuples(index=False)}
-
-
-def cmd_userstudy_import(args: argparse.Namespace, plugins: PluginSet) -> int:
+def cmd_userstudy_import(args: argparse.Namespace, context: Context) -> int:
     written = import_ratings(Path(args.run), Path(args.file), dataset=args.dataset, replace=args.replace)
     print(f"{args.run}: {written} user_study rows (mean rank per method, dataset and image); "
           f"run `llebench report {args.run} --layout table1`")
     return 0
 
 
-def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("userstudy", help="import human rankings (the U.S. column of Table 1)")
-    sub = parser.add_subparsers(dest="userstudy_command", required=True)
-    imp = sub.add_parser("import", parents=[common], help="read rater,image,method,rank[,dataset] rows into a run")
+def add_commands(cli: Any) -> None:
+    """``llebench userstudy import``: registered by the plugin's ``llebench_register_commands``."""
+    group = cli.add_group("userstudy", help="import human rankings (the U.S. column of Table 1)")
+    imp = cli.add_command("import", group=group, help="read rater,image,method,rank[,dataset] rows into a run")
     imp.add_argument("file", help="CSV with header rater,image,method,rank (rank 1 = best .. 5), optional dataset")
     imp.add_argument("--run", default="results/default", help="results directory (default: results/default)")
     imp.add_argument("--dataset", help="dataset of every image (when the CSV has no dataset column)")
     imp.add_argument("--replace", action="store_true", help="drop an earlier import instead of refusing")
-    imp.set_defaults(func=cmd_userstudy_import)
+    imp.set_defaults(handler=cmd_userstudy_import)

@@ -6,7 +6,7 @@ torchvision's model zoo (through the torch hub cache). Listing them here lets
 ``$LLEBENCH_WEIGHTS``. ``sha256`` is None where the published checksum could not be
 obtained: such a file is accepted without a full check, but torchvision files carry
 the first 8 hex digits of their sha256 in their name (torch hub's convention), which
-:mod:`llebench_metrics.pyiqa_loading` does check.
+:mod:`llebench.pyiqa_bridge.loading` does check.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from llebench.errors import DatasetUnavailable, ImageError
-from llebench.images import is_image_file, read_image
-from llebench_deeplab import IGNORE_INDEX, label_ids_to_train_ids
+from llebench.sdk import DatasetUnavailable, ImageError
+from llebench.sdk import is_image_file, read_image
+from llebench.sdk.nets import IGNORE_INDEX, label_ids_to_train_ids
 
 CITYSCAPES_LAYOUT = ("<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png and "
                      "<root>/gtFine/<split>/<city>/<name>_gtFine_labelIds.png")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from llebench_deeplab import IGNORE_INDEX
+from llebench.sdk.nets import IGNORE_INDEX
 
 
 def grey(images: torch.Tensor) -> torch.Tensor:

@@ -20,9 +20,9 @@ from llebench_dcenet.losses import (
 )
 from torch import nn
 
-from llebench.errors import RunConfigError
-from llebench.training import StepOutput, Trainer
-from llebench.training.data import ImageFolderTrainSet
+from llebench.sdk import RunConfigError
+from llebench.sdk import StepOutput, Trainer
+from llebench.sdk import ImageFolderTrainSet
 
 #: loss weights (spa, exp, col, tv): the official code's, and the paper's (Sec. 3.3 / 4)
 LOSS_WEIGHTS = {

@@ -1,6 +1,6 @@
 """``llebench data list`` and ``llebench data check NAME``: is the data where it should be?
 
-Both work only through the :class:`~llebench.api.Dataset` contract (``ids()``,
+Both work only through the :class:`~llebench.sdk.Dataset` contract (``ids()``,
 ``load()``, ``location()``, ``check()``, ``layout``, ``source``), so they cover
 third-party datasets exactly like the built-in ones.
 """
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from tqdm.auto import tqdm
 
 from llebench.api import Dataset
-from llebench.cli import parse_value
-from llebench.errors import DatasetUnavailable, LLEBenchError, RunConfigError
-from llebench.plugins import PluginSet
-from llebench.runner import ComponentSpec, one_line, resolve_data_root
+from llebench.commandline import CommandLine
+from llebench.components import one_line, parse_assignment
+from llebench.context import Context
+from llebench.errors import DatasetUnavailable, LLEBenchError
+from llebench.hookimpl import hookimpl
 
 LAYOUT_SUFFIX = " (expected layout:"
 
@@ -47,16 +47,6 @@ def dataset_status(dataset: Dataset) -> Status:
     return Status("found", plural(count, "image"))
 
 
-def build_dataset(plugins: PluginSet, text: str, data_root: Path | None, options: dict) -> Dataset:
-    """A dataset from ``NAME`` or ``NAME:ARG`` and its options, as ``llebench run`` builds it."""
-    spec = ComponentSpec.parse(text, options)
-    cls = plugins.get("datasets", spec.name)
-    try:
-        return cls(data_root=data_root, arg=spec.arg, **spec.options)
-    except TypeError as exc:
-        raise RunConfigError(f"dataset {spec.label!r}: bad options {spec.options}: {exc}") from exc
-
-
 def sample_problems(dataset: Dataset, image_id: str) -> Iterator[str]:
     """Everything wrong with one sample: unreadable file, missing reference, size mismatch."""
     try:
@@ -75,12 +65,12 @@ def sample_problems(dataset: Dataset, image_id: str) -> Iterator[str]:
                f"[{sample.meta.get('reference', 'reference')}] (full-reference metrics will fail)")
 
 
-def cmd_data_list(args: argparse.Namespace, plugins: PluginSet) -> int:
-    data_root = resolve_data_root(args.data_root)
+def cmd_data_list(args: argparse.Namespace, context: Context) -> int:
+    data_root = context.data_root
     print(f"data root: {data_root if data_root is not None else 'not set (use $LLEBENCH_DATA or --data-root)'}")
-    for name in plugins.names("datasets"):
+    for name in context.registry.names("datasets"):
         try:
-            dataset = build_dataset(plugins, name, data_root, {})
+            dataset = context.build("datasets", name)
         except Exception as exc:  # a plugin's dataset that cannot even be built must not hide the others
             print(f"\n{name}: cannot be built without options: {one_line(exc)}")
             continue
@@ -94,16 +84,14 @@ def cmd_data_list(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 0
 
 
-def cmd_data_check(args: argparse.Namespace, plugins: PluginSet) -> int:
+def cmd_data_check(args: argparse.Namespace, context: Context) -> int:
     options = {}
     for pair in args.option:  # the same value syntax as ``run -o``
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise RunConfigError(f"-o expects KEY=VALUE, got {pair!r}")
-        options[key] = parse_value(value)
+        _, key, value = parse_assignment(pair, "-o")
+        options[key] = value
     if args.ref is not None:
         options["ref"] = args.ref
-    dataset = build_dataset(plugins, args.name, resolve_data_root(args.data_root), options)
+    dataset = context.build("datasets", args.name, **options)
     ids = dataset.ids()
     if args.limit is not None:
         ids = ids[: args.limit]
@@ -121,17 +109,16 @@ def cmd_data_check(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 1 if problems else 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    data = subparsers.add_parser("data", help="list the datasets and check their files")
-    commands = data.add_subparsers(dest="data_command", required=True)
-
-    listing = commands.add_parser("list", parents=[common],
-                                  help="every dataset: where it looks, found / missing / wrong, expected layout")
+@hookimpl
+def llebench_register_commands(cli: CommandLine) -> None:
+    data = cli.add_group("data", help="list the datasets and check their files")
+    listing = cli.add_command("list", group=data,
+                              help="every dataset: where it looks, found / missing / wrong, expected layout")
     listing.add_argument("--data-root", help="root of the datasets (default: $LLEBENCH_DATA)")
-    listing.set_defaults(func=cmd_data_list)
+    listing.set_defaults(handler=cmd_data_list)
 
-    check = commands.add_parser("check", parents=[common],
-                                help="load every sample: unreadable files, missing references, size mismatches")
+    check = cli.add_command("check", group=data,
+                            help="load every sample: unreadable files, missing references, size mismatches")
     check.add_argument("name", help="dataset name, or folder:PATH")
     check.add_argument("--ref", metavar="REFPATH", help="reference folder for folder:PATH (paired by file stem)")
     check.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
@@ -139,4 +126,4 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     check.add_argument("--data-root", help="root of the datasets (default: $LLEBENCH_DATA)")
     check.add_argument("--limit", type=int, help="only the first N samples")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
-    check.set_defaults(func=cmd_data_check)
+    check.set_defaults(handler=cmd_data_check)

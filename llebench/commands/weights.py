@@ -12,13 +12,13 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llebench.commandline import CommandLine
+from llebench.components import one_line
+from llebench.context import Context, Registry
 from llebench.errors import ChecksumMismatch, LLEBenchError, UnknownNameError
-from llebench.plugins import KINDS, PluginSet
-from llebench.runner import one_line
+from llebench.hookimpl import hookimpl
+from llebench.plugins import KIND_WORDS, KINDS
 from llebench.weights import WeightsFile, hash_prefix, resolve, search_dirs, verify
-
-KIND_LABELS = {"enhancers": "method", "datasets": "dataset", "metrics": "metric", "reports": "report",
-               "trainers": "trainer"}
 
 
 @dataclass
@@ -27,14 +27,14 @@ class KnownFile:
     used_by: list[str] = field(default_factory=list)
 
 
-def known_files(plugins: PluginSet) -> dict[str, KnownFile]:
+def known_files(registry: Registry) -> dict[str, KnownFile]:
     """Every declared file by name, with the components that use it (in name order)."""
     files: dict[str, KnownFile] = {}
     for kind in KINDS:
-        for name, registered in sorted(plugins.registry.get(kind, {}).items()):
-            for spec in getattr(registered.cls, "weights_files", ()):
+        for name in registry.names(kind):
+            for spec in getattr(registry.get(kind, name), "weights_files", ()):
                 entry = files.setdefault(spec.filename, KnownFile(spec))
-                entry.used_by.append(f"{KIND_LABELS.get(kind, kind)} {name}")
+                entry.used_by.append(f"{KIND_WORDS[kind]} {name}")
     return dict(sorted(files.items(), key=lambda item: item[0].lower()))
 
 
@@ -69,8 +69,8 @@ def checksum_text(spec: WeightsFile) -> str:
     return "unknown: accepted without a checksum check"
 
 
-def cmd_list(args: argparse.Namespace, plugins: PluginSet) -> int:
-    files = known_files(plugins)
+def cmd_list(args: argparse.Namespace, context: Context) -> int:
+    files = known_files(context.registry)
     print(f"search order: {', '.join(map(str, search_dirs()))}, then download")
     for name, known in files.items():
         state, detail = status(known.spec)
@@ -80,6 +80,8 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet) -> int:
         print(f"  url:     {known.spec.url}")
         if known.spec.description:
             print(f"  what:    {known.spec.description}")
+        if known.spec.licence:
+            print(f"  licence: {known.spec.licence}")
     missing = sum(status(k.spec)[0] in {"missing", "MISMATCH"} for k in files.values())
     print(f"\n{len(files)} files, {len(files) - missing} present, {missing} missing or wrong")
     return 0
@@ -102,9 +104,9 @@ def select(files: dict[str, KnownFile], names: list[str]) -> list[WeightsFile]:
     return list(chosen.values())
 
 
-def cmd_fetch(args: argparse.Namespace, plugins: PluginSet) -> int:
+def cmd_fetch(args: argparse.Namespace, context: Context) -> int:
     failed = 0
-    for spec in select(known_files(plugins), args.names):
+    for spec in select(known_files(context.registry), args.names):
         try:
             path = resolve(spec)
         except LLEBenchError as exc:
@@ -116,12 +118,12 @@ def cmd_fetch(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 1 if failed else 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    weights = subparsers.add_parser("weights", parents=[common], help="list or download pretrained files")
-    sub = weights.add_subparsers(dest="weights_command", required=True)
-    listing = sub.add_parser("list", parents=[common], help="every known file: URL, sha256, present or missing")
-    listing.set_defaults(func=cmd_list)
-    fetch = sub.add_parser("fetch", parents=[common], help="download and verify files into the cache")
+@hookimpl
+def llebench_register_commands(cli: CommandLine) -> None:
+    weights = cli.add_group("weights", help="list or download pretrained files")
+    listing = cli.add_command("list", group=weights, help="every known file: URL, sha256, present or missing")
+    listing.set_defaults(handler=cmd_list)
+    fetch = cli.add_command("fetch", group=weights, help="download and verify files into the cache")
     fetch.add_argument("names", nargs="+", metavar="NAME",
                        help="a file name, a method or metric name (all its files), or 'all'")
-    fetch.set_defaults(func=cmd_fetch)
+    fetch.set_defaults(handler=cmd_fetch)
