@@ -22,7 +22,8 @@ import torch
 from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.images import read_image
 from llebench_dcenet.dcenet import DCENet
-from llebench_dcenet.enhancers import ZeroDCE, load_dcenet_state, native_cpu_support
+from llebench.statedict import flush_subnormals, load_state_dict
+from llebench_dcenet.enhancers import ZeroDCE, native_cpu_support
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -35,7 +36,7 @@ def run(images: int = 6, repeats: int = 2) -> list[Result]:
     official = DCENet().eval()
     official.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     flushed = DCENet().eval()
-    flushed.load_state_dict(load_dcenet_state(weights)[0])
+    flushed.load_state_dict(flush_subnormals(load_state_dict(weights)[0]))
     ours = ZeroDCE(weights=weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the bf16 line below says whether this CPU has native bf16

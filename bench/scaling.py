@@ -24,7 +24,7 @@ from PIL import Image  # noqa: E402
 
 from _common import Result, report  # noqa: E402
 from llebench.plugins import load_plugins  # noqa: E402
-from llebench.components import ComponentSpec
+from llebench.components import ComponentSpec  # noqa: E402
 from llebench.runner import Runner, RunPlan  # noqa: E402
 
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "scaling.png"

@@ -36,7 +36,7 @@ from llebench.plugins import load_plugins
 from llebench.components import ComponentSpec
 from llebench.runner import Runner, RunPlan
 from llebench_dcenet.dcenet import DCENet
-from llebench_dcenet.enhancers import load_dcenet_state
+from llebench.statedict import flush_subnormals, load_state_dict
 
 
 def run_llebench(methods: str, dataset: str, metrics: str, out: Path, data_root: Path, limit: int | None) -> float:
@@ -58,7 +58,7 @@ def naive_table1(paths: list[Path]) -> float:
     nets = []
     for name in ("zero_dce_epoch99.pth", "scl_lle.pth"):
         net = DCENet().eval()
-        net.load_state_dict(load_dcenet_state(weights_dir() / name)[0])
+        net.load_state_dict(flush_subnormals(load_state_dict(weights_dir() / name)[0]))
         nets.append(net)
     niqe = pyiqa.create_metric("niqe", device="cpu",
                                pretrained_model_path=str(weights_dir() / "niqe_modelparameters.mat"))

@@ -93,6 +93,9 @@ class Enhancer(Component, abc.ABC):
     #: receptive-field radius (px) when the output can be computed exactly on overlapping
     #: tiles (see llebench.tiling); the runner then retries tiled after out-of-memory
     tile_halo: ClassVar[int | None] = None
+    #: the output may be the top-left crop of the input (an official test script that crops
+    #: to a multiple of the network's stride); the sample is cropped alike for scoring
+    crops_output: ClassVar[bool] = False
     paper: ClassVar[str] = ""
     year: ClassVar[int | None] = None
     venue: ClassVar[str] = ""
@@ -109,6 +112,16 @@ class Enhancer(Component, abc.ABC):
     def variant(self) -> str:
         """A short label of non-default behaviour (e.g. ``official``); '' for the paper's."""
         return ""
+
+    @property
+    def needs_reference(self) -> bool:
+        """True when this instance enhances with the ground truth's help (an official paired test
+        procedure, e.g. a GT-mean rescale): the runner then calls :meth:`enhance_with_reference`."""
+        return False
+
+    def enhance_with_reference(self, image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """:meth:`enhance` given the reference image too (only when :attr:`needs_reference`)."""
+        raise NotImplementedError(f"{self.name} does not use reference images")
 
     def weights_used(self) -> dict[str, str]:
         """``{file name: sha256}`` of every pretrained file actually loaded."""

@@ -16,7 +16,7 @@ from llebench.commandline import CommandLine
 from llebench.components import ComponentSpec, parse_assignment
 from llebench.context import Context, data_root_from_env
 from llebench.errors import LLEBenchError, PluginError, RunConfigError
-from llebench.plugins import PluginSet, load_plugins
+from llebench.plugins import KIND_PLURALS, PluginSet, load_plugins
 from llebench.schema import Key, at_least, validate_table
 
 DEFAULT_OUT = Path("results") / "default"
@@ -236,8 +236,8 @@ def cmd_plugins(args: argparse.Namespace, context: Context) -> int:
     for name, info in sorted(plugins.plugins.items()):
         print(f"{name} {info.version} ({info.source})")
         for kind, names in plugins.provided_by(name).items():
-            if names:
-                print(f"  {kind}: {', '.join(names)}")
+            if names:  # in the words users use: an Enhancer is a "method"
+                print(f"  {KIND_PLURALS[kind]}: {', '.join(names)}")
         commands = plugins.commands.get(name)
         if commands:
             print(f"  commands: {', '.join(commands)}")

@@ -35,10 +35,12 @@ KINDS = ("enhancers", "datasets", "metrics", "reports", "trainers", "losses")
 #: what users call each kind (an Enhancer is a "method" on the command line and in every file)
 KIND_WORDS = {"enhancers": "method", "datasets": "dataset", "metrics": "metric", "reports": "report",
               "trainers": "trainer", "losses": "loss"}
+KIND_PLURALS = {"enhancers": "methods", "datasets": "datasets", "metrics": "metrics", "reports": "reports",
+                "trainers": "trainers", "losses": "losses"}
 #: the core's own plugins (commands that work through the contracts alone), registered
 #: through the same hooks as every other plugin
 CORE_PLUGINS = ("llebench.commands.data", "llebench.commands.weights", "llebench.commands.train",
-                "llebench.commands.methods")
+                "llebench.commands.methods", "llebench.commands.new_plugin")
 
 
 @dataclass

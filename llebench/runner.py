@@ -10,7 +10,6 @@ row naming the cause, and the run goes on.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,13 +25,13 @@ from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
 from llebench.components import ComponentSpec, build_component, one_line
 from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
-from llebench.errors import EnhancementError, OutputNotWritable, RunConfigError
+from llebench.enhancing import check_shape, crop_sample, enhance
+from llebench.errors import OutputNotWritable, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
 from llebench.scoring import Score, Scorer
 from llebench.lock import RunLock
 from llebench.store import ResultsStore
-from llebench.tiling import enhance_with_fallback
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +283,7 @@ class Runner:
                 self._fail_all(method, enhancer, dataset_label, image_id, todo, enhancer)
                 continue
             try:
-                output, record = self._output(method, enhancer, dataset_label, sample)
+                output, scored, record = self._output(method, enhancer, dataset_label, sample)
             except OutputNotWritable:
                 raise  # disk full or read-only: every further image would fail the same way
             except Exception as exc:
@@ -300,54 +299,47 @@ class Runner:
                     ready.append(metric_label)
             if ready:
                 row = self._row_base(method, enhancer, dataset_label, image_id, "")
-                for future in self.scorer.submit(ready, output, sample, record):
+                for future in self.scorer.submit(ready, output, scored, record):
                     self._pending.append((row, future))
 
-    def _output(self, method: str, enhancer: Enhancer, dataset: str, sample: Sample) -> tuple[torch.Tensor, EnhanceRecord]:
-        """The quantised output: from the cache when present, else computed and cached."""
+    def _output(self, method: str, enhancer: Enhancer, dataset: str,
+                sample: Sample) -> tuple[torch.Tensor, Sample, EnhanceRecord]:
+        """The quantised output (from the cache when present, else computed and cached), the
+        sample as metrics must see it (cropped like the output), and the output's record."""
+        device = str(enhancer.device)
         if not enhancer.caches_output:
-            start = time.perf_counter()
-            output = enhancer.enhance(sample.input)
-            return quantize(output), EnhanceRecord(time.perf_counter() - start, str(enhancer.device), enhancer)
-        cached = self.store.cached_output(method, dataset, sample.id)
-        if cached is not None:
-            path, row = cached
-            return read_image(path), EnhanceRecord(float(row["seconds"]), row["device"], enhancer)
+            enhanced = enhance(enhancer, sample)
+            output, seconds = quantize(enhanced.output), enhanced.seconds
+        else:
+            cached = self.store.cached_output(method, dataset, sample.id)
+            if cached is not None:
+                path, row = cached
+                output, seconds, device = read_image(path), float(row["seconds"]), row["device"]
+            else:
+                output, seconds = self._enhance_and_cache(method, enhancer, dataset, sample)
+        height, width = output.shape[-2:]
+        check_shape(enhancer, tuple(output.shape), tuple(sample.input.shape))
+        record = EnhanceRecord(seconds, device, enhancer, size=tuple(sample.input.shape[-2:]))
+        return output, crop_sample(sample, height, width), record
+
+    def _enhance_and_cache(self, method: str, enhancer: Enhancer, dataset: str,
+                           sample: Sample) -> tuple[torch.Tensor, float]:
         try:
-            output, seconds = self._enhance(enhancer, sample)
+            enhanced = enhance(enhancer, sample)
         except Exception as exc:
             self.store.outputs.append(
                 {"method": method, "dataset": dataset, "image": sample.id, "status": "failed", "error": one_line(exc)}
             )
             raise
-        output = quantize(output)
+        output = quantize(enhanced.output)
         write_png(output, self.store.image_path(method, dataset, sample.id))
+        height, width = sample.input.shape[-2:]
         self.store.outputs.append(
-            {"method": method, "dataset": dataset, "image": sample.id, "status": "ok",
-             "seconds": seconds, "device": str(enhancer.device)}
+            {"method": method, "dataset": dataset, "image": sample.id, "status": "ok", "seconds": enhanced.seconds,
+             "device": str(enhancer.device), "height": height, "width": width,
+             "tiled": "" if enhanced.tile is None else enhanced.tile}
         )
-        return output, EnhanceRecord(seconds, str(enhancer.device), enhancer)
-
-    @staticmethod
-    def _enhance(enhancer: Enhancer, sample: Sample) -> tuple[torch.Tensor, float]:
-        image = sample.input.to(enhancer.device)
-        synchronize = enhancer.device.type == "cuda"
-        with torch.inference_mode():
-            start = time.perf_counter()
-            output = enhance_with_fallback(enhancer, image)  # tiled retry after out-of-memory
-            if synchronize:
-                torch.cuda.synchronize(enhancer.device)
-            seconds = time.perf_counter() - start
-        if not isinstance(output, torch.Tensor):
-            raise EnhancementError(f"{enhancer.name} returned {type(output).__name__}, not a tensor")
-        if tuple(output.shape) != tuple(sample.input.shape):
-            raise EnhancementError(
-                f"{enhancer.name} returned shape {tuple(output.shape)} for input {tuple(sample.input.shape)}"
-            )
-        output = output.detach().float().cpu()
-        if not torch.isfinite(output).all():
-            raise EnhancementError(f"{enhancer.name} produced NaN or Inf values")
-        return output, seconds
+        return output, enhanced.seconds
 
     def _collect(self, keep: int) -> None:
         """Store finished scores in submission order, waiting while more than ``keep`` are pending."""

@@ -67,17 +67,26 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
-def enhance_with_fallback(enhancer: Enhancer, image: torch.Tensor) -> torch.Tensor:
-    """``enhancer.enhance(image)``; on out-of-memory, retried tiled when the method allows it.
+def enhance_with_fallback(enhancer: Enhancer, image: torch.Tensor,
+                          reference: torch.Tensor | None = None) -> tuple[torch.Tensor, float, int | None]:
+    """``(output, seconds, tile)``: ``enhancer`` on ``image``; on out-of-memory, retried tiled
+    when the method allows it (``tile`` is then the tile size, else None).
 
-    Tiles start at half the longer side and are halved until the image fits (down to
-    :data:`MIN_TILE`). A method without ``tile_halo`` re-raises the OOM, which the
-    runner records as that image's failure.
+    ``seconds`` times the call that produced the output only, not a failed attempt before
+    it. Tiles start at half the longer side and are halved until the image fits (down to
+    :data:`MIN_TILE`). A method without ``tile_halo``, or one given the ``reference`` image
+    (``Enhancer.needs_reference``), re-raises the OOM, which the runner records as that
+    image's failure.
     """
+    from llebench.enhancing import timed
+
+    call = (lambda: enhancer.enhance(image)) if reference is None else (
+        lambda: enhancer.enhance_with_reference(image, reference))
     try:
-        return enhancer.enhance(image)
+        output, seconds = timed(call, image.device)
+        return output, seconds, None
     except Exception as exc:
-        if enhancer.tile_halo is None or not is_out_of_memory(exc):
+        if enhancer.tile_halo is None or reference is not None or not is_out_of_memory(exc):
             raise
     # outside the except block: the failed attempt's frames (and tensors) are released
     tile = max(MIN_TILE, (max(image.shape[-2:]) + 1) // 2)
@@ -86,7 +95,8 @@ def enhance_with_fallback(enhancer: Enhancer, image: torch.Tensor) -> torch.Tens
         logger.warning("%s: out of memory on a %sx%s image; retrying with %d px tiles",
                        enhancer.name, image.shape[-2], image.shape[-1], tile)
         try:
-            return tiled(enhancer.enhance, image, tile, enhancer.tile_halo)
+            output, seconds = timed(lambda: tiled(enhancer.enhance, image, tile, enhancer.tile_halo), image.device)
+            return output, seconds, tile
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise

@@ -49,7 +49,7 @@ def test_broken_plugin_is_reported_by_name_and_the_others_work(tmp_path, capsys)
     out = capsys.readouterr().out
     assert code == 1  # something is broken
     assert "broken_one BROKEN: ImportError: missing dependency xyz" in out
-    assert "good_one local" in out and "enhancers: half" in out
+    assert "good_one local" in out and "methods: half" in out
 
     code = main(["run", "--plugins-dir", str(tmp_path), "--methods", "input,half", "--datasets", "sample",
                  "--metrics", "psnr", "--limit", "1", "--out", str(tmp_path / "run"), "--no-progress"])

@@ -49,7 +49,7 @@ def test_installed_plugin_via_entry_point(plugin_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     listing = subprocess.run([sys.executable, "-m", "llebench.cli", "plugins"], env=env, capture_output=True,
                              text=True)
-    assert "gain 0.1.0 (entry point)" in listing.stdout and "enhancers: gain" in listing.stdout
+    assert "gain 0.1.0 (entry point)" in listing.stdout and "methods: gain" in listing.stdout
     out = tmp_path / "run"
     subprocess.run([sys.executable, "-m", "llebench.cli", "run", "--methods", "input,gain", "--datasets",
                     "sample", "--metrics", "psnr", "--limit", "1", "--out", str(out), "--no-progress"],

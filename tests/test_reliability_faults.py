@@ -109,8 +109,9 @@ def test_oom_falls_back_to_tiles_with_the_untiled_result(helpers, error):
     enhancer = plugins.get("enhancers", "oom_above")(limit=2500, error=error)
     reference = plugins.get("enhancers", "oom_above")(limit=10**9)
     image = torch.rand(1, 3, 70, 93, generator=torch.Generator().manual_seed(2))
-    output = enhance_with_fallback(enhancer, image)
+    output, seconds, tile = enhance_with_fallback(enhancer, image)
     assert (output - reference.enhance(image)).abs().max() <= 1e-6
+    assert seconds > 0 and tile is not None and tile < 93  # the tiled call's time and tile size are reported
     assert enhancer.calls[0] == (70, 93) and len(enhancer.calls) > 2  # whole image, then tiles
     assert all(h * w <= 2500 for h, w in enhancer.calls[-4:])
 

@@ -3,7 +3,7 @@
 It owns what every recipe shares: device and DDP set-up, seeding and CPU determinism,
 AMP and channels_last, gradient clipping, optimizer and scheduler, EMA, atomic
 checkpoints and exact resume, CSV/TensorBoard logs, a progress bar and validation with
-the benchmark's metrics. See ``llebench/training/README.md`` for how a trainer plugs in.
+the benchmark's metrics. docs/plugins.md ("A trainer") says how a trainer plugs in.
 """
 
 from __future__ import annotations
