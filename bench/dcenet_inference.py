@@ -23,7 +23,8 @@ from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.images import read_image
 from llebench_dcenet.dcenet import DCENet
 from llebench.statedict import flush_subnormals, load_state_dict
-from llebench_dcenet.enhancers import ZeroDCE, native_cpu_support
+from llebench.precision import native_cpu_support
+from llebench_dcenet.enhancers import ZeroDCE
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -82,9 +82,9 @@ def test_malicious_pickle_is_refused(tmp_path):
 def test_bf16_variant_is_close_to_fp32_and_warns_where_it_is_emulated(shared_weights, native, monkeypatch):
     import warnings
 
-    import llebench_dcenet.enhancers as enhancers
+    import llebench.precision
 
-    monkeypatch.setattr(enhancers, "native_cpu_support", lambda precision: native)
+    monkeypatch.setattr(llebench.precision, "native_cpu_support", lambda precision: native)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         half = ZeroDCE(weights=shared_weights / "zero_dce_epoch99.pth", precision="bf16")

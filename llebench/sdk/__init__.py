@@ -73,6 +73,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "darken": ("llebench.synthesis", "darken"),
     "darken_settings": ("llebench.synthesis", "darken_settings"),
     "tiled": ("llebench.tiling", "tiled"),
+    # reduced precision
+    "PRECISIONS": ("llebench.precision", "PRECISIONS"),
+    "check_precision": ("llebench.precision", "check_precision"),
+    "native_cpu_support": ("llebench.precision", "native_cpu_support"),
+    "precision_autocast": ("llebench.precision", "precision_autocast"),
     # pretrained files and checkpoints
     "WeightsFile": ("llebench.weights", "WeightsFile"),
     "resolve_weights": ("llebench.weights", "resolve"),
@@ -122,6 +127,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from llebench.imagefiles import list_images, match_pairs, natural_key, pair_key  # noqa: F401
     from llebench.images import IMAGE_SUFFIXES, is_image_file, quantize, read_image, to_uint8_array, write_png  # noqa: F401
     from llebench.losses import Loss, LossInputs  # noqa: F401
+    from llebench.precision import PRECISIONS, check_precision, native_cpu_support, precision_autocast  # noqa: F401
     from llebench.results import Entry, RunResults  # noqa: F401
     from llebench.schema import Key as ConfigKey  # noqa: F401
     from llebench.statedict import WeightsFormatError, flush_subnormals, load_checkpoint, load_state_dict  # noqa: F401

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, ClassVar
 
 import torch
 
 from llebench.sdk import (
-    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, resolve_weights, sha256sum, tiled,
+    Context, Enhancer, LLEBenchError, WeightsFile, check_precision, flush_subnormals, load_state_dict,
+    precision_autocast, resolve_weights, sha256sum, tiled,
 )
 
 from llebench_dcenet.dcenet import RECEPTIVE_RADIUS, DCENet
@@ -26,18 +26,6 @@ SCL_LLE_WEIGHTS = WeightsFile(
     sha256="fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f",
     description="official SCL-LLE DCE-Net state_dict",
 )
-
-#: precision option -> autocast dtype (None: plain float32)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-def native_cpu_support(precision: str) -> bool:
-    """Whether oneDNN computes ``precision`` natively on this CPU (else it emulates it, slower than fp32)."""
-    if precision == "bf16":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "fp16":
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    return True
-
 
 class DCENetEnhancer(Enhancer):
     """DCE-Net with pretrained weights; ``weights`` overrides the official file.
@@ -58,14 +46,7 @@ class DCENetEnhancer(Enhancer):
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise LLEBenchError(f"tile must be a positive number of pixels, got {tile!r}")
         self.tile = tile
-        if precision not in PRECISIONS:
-            raise LLEBenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.precision = precision
-        if self.device.type == "cpu" and precision != "fp32" and not native_cpu_support(precision):
-            warnings.warn(f"{self.name}: this CPU has no native {precision} (oneDNN: emulated; torch CPU capability "
-                          f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is slower than fp32 "
-                          "here: it only shows the numerics. It is fast on CUDA and on CPUs with AVX512-BF16/AMX.",
-                          stacklevel=2)
+        self.precision = check_precision(self.name, precision, self.context.device)
         self.weights_path = resolve_weights(self.official_weights, weights)
         state, meta = load_state_dict(self.weights_path)
         state = flush_subnormals(state)
@@ -105,11 +86,8 @@ class DCENetEnhancer(Enhancer):
 
     def _enhance_whole(self, image: torch.Tensor) -> torch.Tensor:
         image = image.contiguous(memory_format=torch.channels_last)
-        if self.precision == "fp32":
+        with precision_autocast(self.precision, self.device):
             enhanced, _ = self.net(image)
-        else:
-            with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision]):
-                enhanced, _ = self.net(image)
         return enhanced.float().contiguous()
 
 
