@@ -251,6 +251,9 @@ class Metric(Component, abc.ABC):
     #: :meth:`compute_batch` scores several same-sized outputs in one call (the runner batches
     #: when ``--metric-batch`` > 1, the default on CUDA)
     batchable: ClassVar[bool] = False
+    #: measures the time of the enhance() call (``EnhanceRecord.seconds``): the runner then
+    #: warms each method up once, untimed, before the first output it times
+    uses_timing: ClassVar[bool] = False
     #: how tables print a value: a format spec (``",.0f"`` for a count, ``".3f"``); "" = by magnitude
     number_format: ClassVar[str] = ""
 

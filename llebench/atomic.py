@@ -63,7 +63,9 @@ def atomic_writer(path: str | os.PathLike[str], *, text: bool = False, fsync_dir
         os.fchmod(fd, _file_mode())
         os.close(fd)
         # opened by path, so ``handle.name`` is the temporary's path (a download verifies it there)
-        with (open(tmp, "w", encoding="utf-8", newline="") if text else open(tmp, "wb")) as handle:
+        # surrogate escapes (undecodable bytes of a file name) are written back as those bytes
+        with (open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") if text
+              else open(tmp, "wb")) as handle:
             in_body = True
             yield handle
             in_body = False

@@ -145,6 +145,9 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet):
 
         if not torch.cuda.is_available():
             raise RunConfigError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
+    from llebench.images import max_pixels
+
+    max_pixels()  # an invalid $LLEBENCH_MAX_PIXELS is a configuration error now, not a failure per image
     limit = args.limit if args.limit is not None else config.get("limit")
     if limit is not None and limit < 1:
         raise RunConfigError(f"--limit {limit}: must be at least 1 (the first N images of each dataset)")
@@ -202,19 +205,38 @@ def figure_images(run: Any, text: str | None) -> list[str] | None:
     return ids
 
 
-def cmd_report(args: argparse.Namespace, context: Context) -> int:
-    from llebench.results import RunResults
+def load_runs(paths: list[str], output: str | None):
+    """One run, or several merged into one leaderboard (which then needs ``--output``)."""
+    from llebench.results import RunResults, merge_runs
 
+    runs = [RunResults.load(path) for path in paths]
+    if len(runs) == 1:
+        return runs[0]
+    if not output:
+        raise RunConfigError("several runs make one page: pass --output FILE")
+    return merge_runs(runs, Path(output).parent)
+
+
+def cmd_report(args: argparse.Namespace, context: Context) -> int:
     plugins = context.plugins
-    run = RunResults.load(args.run)
+    run = load_runs(args.run, args.output)
+    merged = len(args.run) > 1
     chosen = figure_images(run, args.figure_images)
+    if args.pairwise:
+        from llebench.report.html import write_page
+        from llebench.report.pairwise import pairwise_table
+
+        table = pairwise_table(run)
+        target = (Path(args.output).with_name("pairwise.csv") if merged else run.path / "pairwise.csv")
+        write_page(target, table.to_csv(index=False, float_format="%.6g"))
+        print(f"{target}: {len(table)} pairs, {int(table['significant'].sum())} significant after Holm correction")
     if args.layout is not None:
         classes = [plugins.get("reports", args.layout)]
         if chosen is not None and not classes[0].has_figures:
             raise RunConfigError(f"layout {args.layout} has no figure grid: --figure-images does not apply")
-    else:  # every layout the run can fill
+    else:  # every layout the run can fill (of merged runs: the main one, written after every run)
         classes = [plugins.get("reports", name) for name in plugins.names("reports")]
-        classes = [cls for cls in classes if cls(context).can_render(run)]
+        classes = [cls for cls in classes if (cls.after_run or not merged) and cls(context).can_render(run)]
         if args.output and len(classes) > 1:
             raise RunConfigError(f"--output needs --layout: {run.path} fills {', '.join(c.name for c in classes)}")
     for cls in classes:
@@ -275,10 +297,12 @@ def add_core_commands(cli: CommandLine) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=cmd_run)
 
-    report = cli.add_command("report", help="write the HTML reports of a results directory")
-    report.add_argument("run", help="results directory")
+    report = cli.add_command("report", help="write the HTML reports of a results directory (or of several merged)")
+    report.add_argument("run", nargs="+", help="results directory; several: one leaderboard across them (--output)")
     report.add_argument("--layout", help="report layout (default: every layout the run can fill)")
     report.add_argument("--output", help="HTML file to write (default: inside the results directory)")
+    report.add_argument("--pairwise", action="store_true",
+                        help="also write pairwise.csv: every two methods compared per dataset and metric")
     report.add_argument("--figure-images", metavar="ID[,ID...]",
                         help="image ids for the visual comparison (default: two per dataset, spread over its ids)")
     report.set_defaults(handler=cmd_report)
@@ -307,6 +331,9 @@ def make_parser(plugins: PluginSet) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         early, _ = common_options().parse_known_args(argv)
         plugins = load_plugins(plugins_dirs=early.plugins_dir)

@@ -114,7 +114,9 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         return np.repeat(grey[:, :, None], 3, axis=2)
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return np.asarray(img, dtype=np.float32) / 255.0
+    array = np.asarray(img, dtype=np.float32)
+    array /= 255.0  # in place: one float copy of a large image, not two
+    return array
 
 
 def _levels(image: torch.Tensor) -> torch.Tensor:

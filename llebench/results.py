@@ -123,6 +123,7 @@ class RunResults:
     manifest: dict[str, Any]
     scores: Any  # pandas.DataFrame
     outputs: Any  # pandas.DataFrame
+    _summary: Any = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunResults:
@@ -137,12 +138,14 @@ class RunResults:
             manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
         except (OSError, ValueError) as exc:
             raise RunConfigError(f"{manifest_path}: unreadable ({exc})") from exc
+        # object columns: names may hold surrogate escapes (file names that are not UTF-8),
+        # which pandas' Arrow-backed strings refuse
         scores = pd.DataFrame(list(read_journal(scores_path, SCORE_COLUMNS, SCORE_KEY).values()),
-                              columns=list(SCORE_COLUMNS))
+                              columns=list(SCORE_COLUMNS), dtype=object)
         for column in ("value", "seconds"):
             scores[column] = pd.to_numeric(scores[column], errors="coerce")
         outputs = pd.DataFrame(list(read_journal(path / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY).values()),
-                               columns=list(OUTPUT_COLUMNS))
+                               columns=list(OUTPUT_COLUMNS), dtype=object)
         outputs["seconds"] = pd.to_numeric(outputs["seconds"], errors="coerce")
         return cls(path, manifest, scores, outputs)
 
@@ -159,6 +162,32 @@ class RunResults:
     def metric_directions(self) -> dict[str, bool | None]:
         """lower_better per metric label (None when unknown: no best/second marks)."""
         return {label: entry.get("lower_better") for label, entry in self.entries("metrics").items()}
+
+    def dataset_sizes(self) -> dict[str, int]:
+        """N of each dataset label: its number of images (from the manifest; absent for old runs)."""
+        return {label: entry.get("images") for label, entry in self.entries("datasets").items()
+                if isinstance(entry.get("images"), int)}
+
+    def summary(self) -> Any:
+        """``summary.csv`` as a DataFrame (:data:`llebench.stats.SUMMARY_COLUMNS`); computed from the
+        scores when the file is absent or older than ``scores.csv`` (never written by a reader)."""
+        if self._summary is None:
+            self._summary = self._load_summary()
+        return self._summary
+
+    def _load_summary(self) -> Any:
+        import pandas as pd
+
+        from llebench.stats import DEFAULT_SEED, summarize
+
+        path, scores = self.path / "summary.csv", self.path / "scores.csv"
+        if path.exists() and path.stat().st_mtime_ns >= scores.stat().st_mtime_ns:
+            table = pd.read_csv(path, keep_default_na=False, na_values=[""], encoding_errors="surrogateescape",
+                                dtype={"method": object, "dataset": object, "metric": object})
+            table["n_total"] = table["n_total"].astype("Int64")
+            return table
+        seed = self.manifest.get("bootstrap", {}).get("seed", DEFAULT_SEED)
+        return summarize(self.scores, self.dataset_sizes(), seed)
 
     def metric_formats(self) -> dict[str, str]:
         """Each metric label's number format (``Metric.number_format``; "" = by magnitude)."""
@@ -188,3 +217,51 @@ class RunResults:
                 return {name: data[name] for name in data.files}
         except (OSError, ValueError):
             return None
+
+
+def merge_runs(runs: list[RunResults], path: Path) -> RunResults:
+    """Several runs as one (a leaderboard across runs), at ``path`` (where its pages go).
+
+    Refused, naming what differs, when two runs measured a dataset label on different data
+    (fingerprints) or with different dataset settings, or a metric label with different
+    settings: their numbers are not comparable. A method label present in several runs is
+    shown once per run, as ``label (run directory name)``.
+    """
+    import pandas as pd
+
+    problems = []
+    for section, fields in (("datasets", ("fingerprint", "settings", "images")), ("metrics", ("settings",))):
+        seen: dict[str, tuple[RunResults, dict]] = {}
+        for run in runs:
+            for label, raw in run.manifest.get(section, {}).items():
+                if "error" in raw:
+                    continue
+                if label in seen:
+                    first_run, first = seen[label]
+                    differing = [f for f in fields if first.get(f) != raw.get(f)]
+                    if differing:
+                        problems.append(f"{section[:-1]} {label!r}: {', '.join(differing)} differ between "
+                                        f"{first_run.path} and {run.path}")
+                else:
+                    seen[label] = (run, raw)
+    if problems:
+        raise RunConfigError("these runs are not comparable: " + "; ".join(problems)
+                             + ". Re-run them on the same data with the same metric settings, or report them apart.")
+    counts: dict[str, int] = {}
+    for run in runs:
+        for label in run.entries("methods"):
+            counts[label] = counts.get(label, 0) + 1
+    manifest: dict[str, Any] = {**runs[0].manifest, "methods": {}, "datasets": {}, "metrics": {},
+                                "merged_runs": [str(run.path) for run in runs]}
+    frames = []
+    for run in runs:
+        rename = {label: f"{label} ({run.path.name})" for label in run.entries("methods") if counts[label] > 1}
+        for label, raw in run.manifest.get("methods", {}).items():
+            manifest["methods"][rename.get(label, label)] = raw
+        for section in ("datasets", "metrics"):
+            for label, raw in run.manifest.get(section, {}).items():
+                manifest[section].setdefault(label, raw)
+        frames.append(run.scores.assign(method=run.scores["method"].replace(rename)))
+    scores = pd.concat(frames, ignore_index=True)
+    outputs = pd.DataFrame(columns=list(OUTPUT_COLUMNS))  # cached outputs stay with their runs
+    return RunResults(Path(path), manifest, scores, outputs)

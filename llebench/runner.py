@@ -10,7 +10,7 @@ row naming the cause, and the run goes on.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +26,15 @@ from llebench.components import ComponentSpec, build_component, one_line
 from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
 from llebench.enhancing import check_shape, crop_sample, enhance
-from llebench.errors import OutputNotWritable, RunConfigError
+from llebench.errors import ImageError, LLEBenchError, OutputNotWritable, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
-from llebench.scoring import Score, Scorer
 from llebench.lock import RunLock
+from llebench.manifest import dataset_entry, method_entry, metric_entry, row_variant
+from llebench.results import output_image_path
+from llebench.run_summary import Failure, RunSummary
+from llebench.scoring import Score, Scorer
+from llebench.stats import DEFAULT_SEED, LEVEL, RESAMPLES
 from llebench.store import ResultsStore
 
 logger = logging.getLogger(__name__)
@@ -51,53 +55,8 @@ class RunPlan:
     metric_batch: int | None = None
     #: on CPU, keep freed memory in the process for the next image (llebench.cpu_memory)
     reuse_cpu_memory: bool = True
-
-
-@dataclass
-class Failure:
-    method: str
-    dataset: str
-    image: str
-    metric: str
-    error: str
-
-
-@dataclass
-class RunSummary:
-    out: Path
-    computed: int = 0
-    reused: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    setup_errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.setup_errors
-
-    @property
-    def exit_code(self) -> int:
-        """0 when everything was scored, 1 when anything failed."""
-        return 0 if self.ok else 1
-
-    def lines(self, max_failures: int = 20) -> list[str]:
-        lines = [
-            f"results: {self.out}",
-            f"scores: {self.computed} computed, {self.reused} already present, {len(self.failures)} failed",
-        ]
-        lines += [f"skipped: {s}" for s in self.skipped]
-        lines += [f"error: {e}" for e in self.setup_errors]
-        # many images fail for one cause (e.g. missing weights): show each cause once
-        causes = Counter((f.method, f.metric, f.error) for f in self.failures)
-        shown = 0
-        for (method, metric, error), count in causes.most_common():
-            if shown == max_failures:
-                lines.append(f"... and {len(causes) - shown} more distinct failures (see scores.csv)")
-                break
-            where = f"{method} / {metric}" + (f" ({count} images)" if count > 1 else "")
-            lines.append(f"failed: {where}: {error}")
-            shown += 1
-        return lines
+    #: seed of the bootstrap intervals in summary.csv (recorded in the manifest)
+    bootstrap_seed: int = DEFAULT_SEED
 
 
 class Runner:
@@ -133,45 +92,43 @@ class Runner:
                     built[section][spec.label] = f"{spec.label}: {one_line(exc)}"
         return built["methods"], built["datasets"], built["metrics"]
 
-    def _manifest_update(self, methods: dict, datasets: dict, metrics: dict) -> dict[str, Any]:
-        def method_entry(label: str, obj: Enhancer | str) -> dict[str, Any]:
-            spec = next(s for s in self.plan.methods if s.label == label)
-            if isinstance(obj, str):
-                return {"name": spec.name, "error": obj}
-            return {
-                "name": spec.name,
-                "variant": obj.variant,
-                "settings": obj.settings(),
-                "weights": obj.weights_used(),
-                "plugin": self.plugins.registry["enhancers"][spec.name].plugin,
-            }
-
-        def dataset_entry(label: str, obj: Dataset | str) -> dict[str, Any]:
-            spec = next(s for s in self.plan.datasets if s.label == label)
-            if isinstance(obj, str):
-                return {"name": spec.name, "error": obj}
-            return {"name": spec.name, "kind": obj.kind, "settings": obj.settings()}
-
-        def metric_entry(label: str, obj: Metric | str) -> dict[str, Any]:
-            spec = next(s for s in self.plan.metrics if s.label == label)
-            described = self.plugins.get("metrics", spec.name) if isinstance(obj, str) else obj
-            entry = {"name": spec.name, "kind": described.kind, "lower_better": described.lower_better,
-                     "format": described.number_format}
-            if isinstance(obj, str):
-                return {**entry, "error": obj}
-            return {**entry, "settings": obj.settings()}
+    def _manifest_update(self, methods: dict, datasets: dict, metrics: dict,
+                         all_ids: dict[str, list[str]]) -> dict[str, Any]:
+        def spec(specs: list[ComponentSpec], label: str) -> ComponentSpec:
+            return next(s for s in specs if s.label == label)
 
         env = provenance.environment(self.plan.device)
         return {
             "llebench_version": env["versions"]["llebench"],
-            "methods": {k: method_entry(k, v) for k, v in methods.items()},
-            "datasets": {k: dataset_entry(k, v) for k, v in datasets.items()},
-            "metrics": {k: metric_entry(k, v) for k, v in metrics.items()},
+            "methods": {k: method_entry(spec(self.plan.methods, k), v, self.plugins) for k, v in methods.items()},
+            "datasets": {k: dataset_entry(spec(self.plan.datasets, k), v, all_ids.get(k), self.plan.out)
+                         for k, v in datasets.items()},
+            "metrics": {k: metric_entry(spec(self.plan.metrics, k), v, self.plugins) for k, v in metrics.items()},
             "plugins": {name: info.version for name, info in self.plugins.plugins.items()},
+            "bootstrap": {"seed": self.plan.bootstrap_seed, "resamples": RESAMPLES, "level": LEVEL,
+                          "interval": "percentile bootstrap of the mean over images",
+                          "test": "paired Wilcoxon signed-rank, Holm-corrected, alpha 0.05"},
             "invocations": [{"started": provenance.now(), "limit": self.plan.limit, "metric_batch": self.metric_batch,
                              "reuse_cpu_memory": self.plan.reuse_cpu_memory, **env}],
             **env,
         }
+
+    def _dataset_ids(self, datasets: dict[str, Dataset | str]) -> dict[str, list[str]]:
+        """Every id of each usable dataset; a dataset that is absent, or whose ids would share
+        a cached output, is a configuration error (the other datasets still run)."""
+        found = {}
+        for label, dataset in datasets.items():
+            if isinstance(dataset, str):
+                self.summary.config_errors.append(dataset)
+                continue
+            try:
+                ids = dataset.ids()
+                check_ids(label, ids)
+            except (LLEBenchError, OSError) as exc:
+                self.summary.config_errors.append(f"{label}: {one_line(exc)}")
+                continue
+            found[label] = ids
+        return found
 
     # -- execution -------------------------------------------------------------------------
 
@@ -188,29 +145,22 @@ class Runner:
         if self.plan.reuse_cpu_memory and self.plan.device == "cpu":
             keep_freed_memory()
         methods, datasets, metrics = self._build_all()
-        self.store.merge_manifest(self._manifest_update(methods, datasets, metrics))
+        all_ids = self._dataset_ids(datasets)
+        self.store.merge_manifest(self._manifest_update(methods, datasets, metrics, all_ids))
         for label, obj in {**methods, **metrics}.items():
             if isinstance(obj, str):
                 self.summary.setup_errors.append(obj)
-
-        work: list[tuple[str, Dataset, list[str]]] = []
-        for label, dataset in datasets.items():
-            if isinstance(dataset, str):
-                self.summary.setup_errors.append(dataset)
-                continue
-            try:
-                ids = dataset.ids()
-            except Exception as exc:
-                self.summary.setup_errors.append(f"{label}: {one_line(exc)}")
-                continue
-            if self.plan.limit is not None:
-                ids = ids[: self.plan.limit]
-            work.append((label, dataset, ids))
+        work = [(label, datasets[label], ids[: self.plan.limit] if self.plan.limit else ids)
+                for label, ids in all_ids.items()]
 
         total = sum(len(ids) for _, _, ids in work) * len(methods)
         applicable = {label: self._applicable_metrics(label, dataset, metrics) for label, dataset, _ in work}
+        self.summary.scored_metrics = len({name for found in applicable.values() for name in found})
         expensive = sum(len(ids) * len(methods) * sum(getattr(m, "expensive", False) for m in applicable[label].values())
                         for label, _, ids in work)
+        # a method's first call is slower (allocations, kernels chosen): not timed when a metric uses timing
+        self._warm_up = any(getattr(m, "uses_timing", False) for found in applicable.values() for m in found.values())
+        self._warmed: set[str] = set()
         workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
         self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch,
                              reuse_memory=self.plan.reuse_cpu_memory, data_root=self.plan.data_root)
@@ -226,6 +176,9 @@ class Runner:
         finally:
             self.scorer.close()
         self.store.finish()
+        self.summary.means = self.store.write_summary(self.plan.bootstrap_seed)
+        self.summary.formats = {label: entry.get("format") or "" for label, entry in
+                                self.store.manifest.get("metrics", {}).items()}
         self.store.manifest["finished"] = provenance.now()
         self.store.write_manifest()
         return self.summary
@@ -307,16 +260,24 @@ class Runner:
         """The quantised output (from the cache when present, else computed and cached), the
         sample as metrics must see it (cropped like the output), and the output's record."""
         device = str(enhancer.device)
-        if not enhancer.caches_output:
-            enhanced = enhance(enhancer, sample)
-            output, seconds = quantize(enhanced.output), enhanced.seconds
-        else:
-            cached = self.store.cached_output(method, dataset, sample.id)
-            if cached is not None:
-                path, row = cached
+        cached = self.store.cached_output(method, dataset, sample.id) if enhancer.caches_output else None
+        output = None
+        if cached is not None:
+            path, row = cached
+            try:
                 output, seconds, device = read_image(path), float(row["seconds"]), row["device"]
-            else:
+            except ImageError as exc:  # damaged since (a truncated PNG): recompute it
+                logger.warning("cached output %s does not decode (%s): recomputed", path, exc)
+                self.summary.recomputed.append(str(path))
+        if output is None:
+            if self._warm_up and method not in self._warmed:
+                self._warmed.add(method)
+                enhance(enhancer, sample)  # untimed: the first call pays for allocation and kernel choice
+            if enhancer.caches_output:
                 output, seconds = self._enhance_and_cache(method, enhancer, dataset, sample)
+            else:
+                enhanced = enhance(enhancer, sample)
+                output, seconds = quantize(enhanced.output), enhanced.seconds
         height, width = output.shape[-2:]
         check_shape(enhancer, tuple(output.shape), tuple(sample.input.shape))
         record = EnhanceRecord(seconds, device, enhancer, size=tuple(sample.input.shape[-2:]))
@@ -361,7 +322,7 @@ class Runner:
     def _row_base(self, method: str, enhancer: Enhancer | str, dataset: str, image: str, metric: str) -> dict[str, Any]:
         variant, weights = "", ""
         if not isinstance(enhancer, str):
-            variant = enhancer.variant
+            variant = row_variant(enhancer, next(s for s in self.plan.methods if s.label == method))
             weights = ";".join(f"{name}@{sha[:16]}" for name, sha in sorted(enhancer.weights_used().items()))
         return {"method": method, "variant": variant, "weights": weights, "dataset": dataset,
                 "image": image, "metric": metric}
@@ -374,3 +335,22 @@ class Runner:
         row.update(value="", status="failed", error=error)
         self.store.scores.append(row)
         self.summary.failures.append(Failure(row["method"], row["dataset"], row["image"], row["metric"], error))
+
+
+def check_ids(label: str, ids: list[str]) -> None:
+    """Ids are unique, and no two of them share a cached output file (``a.jpg`` and ``a.png``
+    would both be cached as ``a.png``, and one would silently score the other's output)."""
+    seen: dict[str, str] = {}
+    cached: dict[Any, str] = {}
+    for image_id in ids:
+        if image_id in seen:
+            raise RunConfigError(f"dataset {label!r} lists the image id {image_id!r} twice")
+        seen[image_id] = image_id
+        try:
+            key = output_image_path(Path("."), "m", "d", image_id)
+        except RunConfigError:
+            continue  # an id that would leave the directory fails as its own image, naming itself
+        if key in cached:
+            raise RunConfigError(f"dataset {label!r}: {cached[key]!r} and {image_id!r} would share one cached output "
+                                 f"({key.name}); rename one of the two files")
+        cached[key] = image_id

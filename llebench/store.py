@@ -98,7 +98,7 @@ class Journal:
 
 def _format(value: Any) -> str:
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))  # a numpy float's repr is "np.float64(...)"
     return "" if value is None else str(value)
 
 
@@ -181,6 +181,21 @@ class ResultsStore:
     def finish(self) -> None:
         self.scores.compact()
         self.outputs.compact()
+
+    def write_summary(self, seed: int) -> Any:
+        """``summary.csv``: n, N, mean, std and bootstrap interval of every (method, dataset,
+        metric) (:mod:`llebench.stats`); returns it as a DataFrame."""
+        import pandas as pd
+
+        from llebench.stats import summarize
+
+        scores = pd.DataFrame(list(self.scores.rows.values()), columns=list(SCORE_COLUMNS), dtype=object)
+        scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
+        sizes = {label: entry["images"] for label, entry in self.manifest.get("datasets", {}).items()
+                 if isinstance(entry.get("images"), int)}
+        summary = summarize(scores, sizes, seed)
+        atomic_write_text(self.root / "summary.csv", summary.to_csv(index=False))
+        return summary
 
 
 def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:

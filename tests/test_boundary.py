@@ -64,7 +64,8 @@ def test_the_core_names_no_registered_component():
     other_meanings = {"seconds": "outputs.csv and scores.csv column", "params": "a checkpoint key",
                       "pyiqa": "the pyiqa package", "niqe": "a pyiqa metric name (pyiqa's file list)",
                       "brisque": "a pyiqa metric name", "unique": "a pyiqa metric name", "musiq": "a pyiqa metric name",
-                      "lpips": "a pyiqa metric name", "sample": "an English word in a message"}
+                      "lpips": "a pyiqa metric name", "sample": "an English word in a message",
+                      "gamma": "the StepLR scheduler's gamma (a training config key)"}
     found = []
     for path in sorted(CORE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

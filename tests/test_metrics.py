@@ -315,8 +315,10 @@ def test_seconds_median_warms_up_then_repeats():
     value = metric.compute(sample.input, sample, EnhanceRecord(0.0, "cpu", enhancer))
     assert enhancer.calls == 5 and value > 0
     assert metric.settings()["repeats"] == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(LLEBenchError, match="repeats >= 1"):
         efficiency.SecondsMedian(repeats=0)
+    with pytest.raises(LLEBenchError, match="WIDTHxHEIGHT"):
+        efficiency.SecondsMedian(size="big")
 
 
 def test_params_of_zero_dce_through_the_runner(shared_weights, tmp_path, monkeypatch):

@@ -67,7 +67,7 @@ def write_corpus(folder: Path) -> dict[str, str]:
         "good.png": (png, ""),
         "zero bytes.jpg": (b"", "empty file (0 bytes)"),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], "damaged or truncated"),
-        "truncated.png": (png[: len(png) // 2], "damaged or truncated"),
+        "truncated_png.png": (png[: len(png) // 2], "damaged or truncated"),  # one stem, one file
         "text.jpg": (b"this is not an image\n" * 10, "not a readable image"),
         "grey.png": (encoded(rgb.convert("L"), "PNG"), ""),
         "rgba.png": (encoded(rgb.convert("RGBA"), "PNG"), ""),
@@ -251,7 +251,7 @@ def test_folder_without_images_is_a_clear_error_and_other_datasets_still_run(tmp
     out = tmp_path / "run"
     code, text = run_cli(capsys, "--methods", "input", "--datasets", f"folder:{empty},folder:{full}",
                          "--metrics", "mean", "--out", str(out), "--no-report")
-    assert code == 1 and f"no images in {empty}" in text
+    assert code == 2 and f"no images in {empty}" in text  # a dataset that cannot be used: a configuration error
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
     assert list(scores.status) == ["ok"] and scores.dataset.item() == f"folder:{full}"
 

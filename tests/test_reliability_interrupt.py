@@ -26,10 +26,10 @@ KILLS = 6
 IMAGES = 200
 
 
-def command(data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "llebench.cli", "run", "--plugins-dir", str(HELPERS),
+def command(data: Path, out: Path, report: bool = False) -> list[str]:
+    return [sys.executable, "-m", "llebench", "run", "--plugins-dir", str(HELPERS),
             "--methods", "sleepy,oom_above", "-o", "sleepy.delay=0.03", "--datasets", f"folder:{data}",
-            "--metrics", "mean", "--out", str(out), "--no-progress", "--no-report"]
+            "--metrics", "mean", "--out", str(out), "--no-progress", *([] if report else ["--no-report"])]
 
 
 def rows(path: Path) -> int:
@@ -78,11 +78,17 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
 
     out = tmp_path / "killed"
     kills, mid_run, startup = 0, 0, 1.0
-    for attempt in range(KILLS):
+    for attempt in range(KILLS + 2):
         before = rows(out / "scores.csv")
         started = time.monotonic()
-        process = subprocess.Popen(command(data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if attempt % 2 == 0:  # a random moment once rows are being written
+        finishing = attempt >= KILLS  # the last two: once every row is written, in compaction or the report
+        process = subprocess.Popen(command(data, out, report=finishing), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if finishing:
+            while rows(out / "scores.csv") < len(expected) + 1 and process.poll() is None:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.3))  # compaction, summary.csv, the manifest, the report pages
+        elif attempt % 2 == 0:  # a random moment once rows are being written
             while rows(out / "scores.csv") <= before and process.poll() is None and time.monotonic() < started + 60:
                 time.sleep(0.01)
             startup = time.monotonic() - started
@@ -90,19 +96,19 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
         else:  # a random moment from start-up (imports, manifest) to just past the first rows
             time.sleep(rng.uniform(0.1, 1.2 * startup))
         if process.poll() is not None:
-            break  # finished before the kill: nothing left to interrupt
+            continue  # finished before the kill: nothing left to interrupt this time
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
-        mid_run += rows(out / "scores.csv") > before
+        mid_run += not finishing and rows(out / "scores.csv") > before
         check_journal(out / "scores.csv")
     assert kills >= 5 and mid_run >= 3, f"seed {seed}: {kills} kills, {mid_run} mid-run"
-    assert rows(out / "scores.csv") - 1 < len(expected), f"seed {seed}: nothing was left to resume"
 
-    subprocess.run(command(data, out), check=True, capture_output=True)
+    subprocess.run(command(data, out, report=True), check=True, capture_output=True)
     pd.testing.assert_frame_equal(final_scores(out), expected, obj=f"scores (seed {seed})")
     assert outputs(out) == outputs(reference), f"seed {seed}"
-
+    assert not list(out.rglob(".llebench-tmp-*")), f"seed {seed}: stray temporaries"
+    assert (out / "report.html").exists() and (out / "summary.csv").exists()
 
 TRAIN_ITERATIONS = 150
 TRAIN_CONFIG = """

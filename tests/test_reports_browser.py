@@ -65,6 +65,14 @@ def test_report_in_headless_chromium(dicm_run, page, tmp_path):
         names = browser.evaluate(order)
         assert names == sorted(names, key=str.lower)
 
+        # the run covers 2 of DICM's 64 images: every measured DICM cell says so, and its hover text
+        # gives the mean's 95% bootstrap interval
+        dicm_cells = browser.evaluate("Array.from(document.querySelectorAll('table.scores tbody tr:not(.ref) "
+                                      "td:nth-child(2)')).filter(td => td.dataset.v !== undefined)"
+                                      ".map(td => [td.textContent, td.title])")  # measured rows, not the paper's
+        assert dicm_cells and all("(2/64)" in text for text, _ in dicm_cells), dicm_cells
+        assert all("95% CI [" in title and "2 of 64 images" in title for _, title in dicm_cells), dicm_cells
+
         shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         png = base64.b64decode(shot["data"])
         assert png.startswith(b"\x89PNG") and len(png) > 10_000

@@ -34,8 +34,11 @@ def write_run(path: Path, rows: list[tuple], methods: dict[str, dict], datasets:
             status, error = ("ok", "") if value is not None else ("failed", "boom")
             writer.writerow([method, "", "", dataset, image, metric, "" if value is None else repr(value),
                              status, error, "0.1"])
-    methods = {k: {"variant": "", "settings": {}, "weights": {}, **v} for k, v in methods.items()}
-    datasets = {k: {"settings": {}, **v} for k, v in datasets.items()}
+    methods = {k: {"variant": "", "settings": {}, "weights": {}, "reference": v.get("name") == "input", **v}
+               for k, v in methods.items()}
+    # N of each dataset: every image any method has a row for (a cell over fewer is a subset)
+    sizes = {d: len({r[2] for r in rows if r[1] == d}) for d in datasets}
+    datasets = {k: {"settings": {}, "images": sizes[k], **v} for k, v in datasets.items()}
     metrics = {k: {"settings": {}, **v} for k, v in metrics.items()}
     manifest = {"methods": methods, "datasets": datasets, "metrics": metrics, "device": "cpu (test)",
                 "versions": {"llebench": "test"}, "git_commit": "abc123"}
@@ -133,25 +136,29 @@ def test_table1_cells_marks_reference_rows_and_differences(table1_run):
                       "ISSR (ACMMM'20) [paper]", "zero_dce", "Zero-DCE (CVPR'20) [paper]",
                       "EnlightenGAN (TIP'21) [paper]", "RUAS (CVPR'21) [paper]", "scl_lle",
                       "SCL-LLE (Ours, AAAI'22) [paper]"]
-    assert table.kinds == ["measured", "reference", "reference", "reference", "reference", "measured",
+    assert table.kinds == ["identity", "reference", "reference", "reference", "reference", "measured",
                            "reference", "reference", "reference", "measured", "reference"]
     titles = [f"{c.group} {c.metric}" for c in table.columns]
     assert titles[:3] == ["DICM NIQE", "DICM UN.", "DICM U.S."] and titles[-3:] == [
         "Average NIQE", "Average UN.", "Average U.S."]
-    # DICM: NIQE scl 3.0 best, zero_dce 3.1 second; UNIQUE tie 0.8 best for both, input second
-    assert cells_of(table, "scl_lle")[:3] == [("3.000", 1), ("0.800", 1), ("2.000", 1)]
-    assert cells_of(table, "zero_dce")[:3] == [("3.100", 2), ("0.800", 1), ("3.000", 2)]
-    assert cells_of(table, "input")[:3] == [("4.500", None), ("0.500", 2), ("–", None)]
-    # LIME NIQE: zero_dce has one failed image (mean of the two ok ones, marked)
+    # DICM, 2 images: no difference is significant, so every measured value shares the best mark;
+    # the user study rated 1 of the 2 images (shown); the input is a reference, never marked
+    assert cells_of(table, "scl_lle")[:3] == [("3.000", 1), ("0.800", 1), ("2.000 (1/2)", 1)]
+    assert cells_of(table, "zero_dce")[:3] == [("3.100", 1), ("0.800", 1), ("3.000 (1/2)", 1)]
+    assert cells_of(table, "input")[:3] == [("4.500", None), ("0.500", None), ("–", None)]
+    assert "not significantly different from the best (scl_lle)" in dict(table.rows)["zero_dce"][0].note
+    # LIME NIQE: zero_dce scored 2 of its 3 images (one failed: marked); the others 2 of 3
     lime_niqe = dict(table.rows)["zero_dce"][3]
-    assert lime_niqe.text == "3.100" and lime_niqe.note == "1 of 3 images failed"
-    # Average: zero_dce lacks NPE -> no average; scl_lle 3.0 best, input 4.5 second
-    assert cells_of(table, "scl_lle")[15] == ("3.000", 1)
-    assert cells_of(table, "input")[15] == ("4.500", 2)
+    assert lime_niqe.text == "3.100 (2/3)" and "1 of 3 images failed" in lime_niqe.note and lime_niqe.marks == "†"
+    # Average: zero_dce lacks NPE -> no average; scl_lle's includes a subset (LIME): said, ranked by value
+    assert cells_of(table, "scl_lle")[15] == ("3.000 (subset)", 1)
+    assert cells_of(table, "input")[15] == ("4.500 (subset)", None)
     assert cells_of(table, "zero_dce")[15] == ("–", None)
-    # differences to the published values, in the measured cells
+    # differences to the published values only where a cell covers its whole dataset
     row = dict(table.rows)["scl_lle"]
-    assert row[0].delta == "-0.510" and row[1].delta == "-0.070" and row[15].delta == "-0.460"
+    assert row[0].delta == "-0.510" and row[1].delta == "-0.070" and row[6].delta == "-0.310"
+    assert row[3].delta == "" and "not compared with the paper" in row[3].note  # LIME: 2 of 3
+    assert row[15].delta == "" and row[2].delta == ""
     # the published rows keep the paper's marks: DICM NIQE Ours 3.51 best, EnlightenGAN 3.55 second
     assert cells_of(table, "SCL-LLE (Ours, AAAI'22) [paper]")[0] == ("3.51", 1)
     assert cells_of(table, "EnlightenGAN (TIP'21) [paper]")[0] == ("3.55", 2)
@@ -185,14 +192,14 @@ def test_table1_page_and_exports(table1_run):
     exports = report.exports(table1_run)
     assert set(exports) == {".csv", ".md", ".tex"}
     md = exports[".md"]
-    assert r"| scl\_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000** (-0.730) |" in md
-    assert r"| zero\_dce | <u>3.100</u> (-0.460) |" in md
-    assert r"| <u>3.100</u>† (-0.670) |" in md  # LIME NIQE of zero_dce: one image failed
+    assert r"| scl\_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000 (1/2)** |" in md
+    assert r"| zero\_dce | **3.100** (-0.460) |" in md
+    assert r"| **3.100 (2/3)**† |" in md  # LIME NIQE of zero_dce: one image failed, 2 of 3 scored
     assert "† some images of this cell failed" in md
     assert 'niqe settings: {"x": 1}' in md and "timer" not in md  # settings of the table's metrics only
     tex = exports[".tex"]
-    assert r"\textbf{3.000}" in tex and r"\underline{3.100}" in tex
-    assert r"\underline{3.100}\textsuperscript{\dag{}}" in tex  # the failed image
+    assert r"\textbf{3.000}" in tex and r"\textbf{3.100}" in tex and r"\underline{3.55}" in tex
+    assert r"\textbf{3.100 (2/3)}\textsuperscript{\dag{}}" in tex  # the failed image
     assert r"\multicolumn{3}{c}{DICM}" in tex and r"NIQE $\downarrow$" in tex
     # the notes and settings follow the tabular, in the table environment
     after = tex[tex.index(r"\end{tabular}"):tex.index(r"\end{table}")]
@@ -245,21 +252,24 @@ def test_table1_full_grid(tmp_path):
         for metric in ("NIQE", "UN.", "U.S.")]
     _ = "–"
     # per row: label, then (NIQE, UN., U.S.) for DICM, LIME, MEF, VV, NPE and Average
+    # N = 2 images per dataset (input has both); a one-image cell shows (1/2) and is not compared with
+    # the paper; one image per method cannot make a difference significant: measured values all share the
+    # best mark, except in the Average group (means of means, ranked by value); the input is a reference
     assert grid(table) == [
-        ["input", "4.500 (+0.250)", "__0.500__", _, "4.500", _, _, "__4.500__", _, _, "4.500", _, _,
-         "__4.500__", _, _, "4.500 (+0.000)", _, _],
+        ["input", "4.500 (+0.250)", "0.500 (1/2)", _, "4.500", _, _, "4.500", _, _, "4.500", _, _,
+         "4.500", _, _, "4.500 (+0.000)", _, _],
         ["Input [paper]", "4.25", _, _, _, _, _, _, _, _, _, _, _, _, _, _, "**4.50**", _, _],
-        ["zero_dce", "__3.250__ (-0.550)", "**0.750**", "__3.000__", "3.500†", _, _, _, _, _, _, _, _,
-         _, _, _, _, _, _],
+        ["zero_dce", "**3.250** (-0.550)", "**0.750 (1/2)**", "**3.000 (1/2)**", "**3.500 (1/2)**†", _, _, _, _, _,
+         _, _, _, _, _, _, _, _, _],
         ["Z-DCE [paper]", "__3.80__", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
-        ["scl_lle", "**3.000** (-0.510)", "**0.750** (-0.120)", "**2.000**", "__3.000__", _, _, "**3.000**", _, _,
-         "**3.000**", _, _, "**3.000**", _, _, "**3.000**", _, _],
+        ["scl_lle", "**3.000 (1/2)**", "**0.750 (1/2)**", "**2.000 (1/2)**", "**3.000 (1/2)**", _, _,
+         "**3.000 (1/2)**", _, _, "**3.000 (1/2)**", _, _, "**3.000 (1/2)**", _, _, "**3.000 (subset)**", _, _],
         ["Ours [paper]", "**3.51**", "**0.87**", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
-        ["mine", "__3.250__", _, _, "**2.750**", _, _, "5.000", _, _, "__4.000__", _, _, "**3.000**", _, _,
-         "__3.600__", _, _],
+        ["mine", "**3.250 (1/2)**", _, _, "**2.750 (1/2)**", _, _, "**5.000 (1/2)**", _, _, "**4.000 (1/2)**", _, _,
+         "**3.000 (1/2)**", _, _, "__3.600 (subset)__", _, _],
     ]
-    assert table.kinds == ["measured", "reference", "measured", "reference", "measured", "reference", "measured"]
-    assert dict(table.rows)["zero_dce"][3].note == "1 of 2 images failed"
+    assert table.kinds == ["identity", "reference", "measured", "reference", "measured", "reference", "measured"]
+    assert "1 of 2 images failed" in dict(table.rows)["zero_dce"][3].note
 
 
 def test_table2_full_grid(tmp_path):
@@ -277,10 +287,12 @@ def test_table2_full_grid(tmp_path):
     table = methods_as_columns(TABLE2, run, paper)
     assert [c.metric for c in table.columns] == ["input", "LIME [paper]", "scl_lle", "zero_dce"]
     _ = "–"
+    # two images (a.png, b.png): every measured cell covers one, so none is compared with the paper;
+    # methods are columns, ranked by value along each row; the input's column is never marked
     assert grid(table) == [
-        ["PSNR ↑", "10.000", _, "**18.000** (+0.050)", "__15.000__†"],
+        ["PSNR ↑", "10.000 (1/2)", _, "**18.000 (1/2)**", "__15.000 (1/2)__†"],
         ["PSNR ↑ [paper]", _, "__14.00__", "**17.95**", _],
-        ["SSIM ↑", "0.500", _, "__0.625__ (-0.125)", "**0.750**"],
+        ["SSIM ↑", "0.500 (1/2)", _, "__0.625 (1/2)__", "**0.750 (1/2)**"],
         ["SSIM ↑ [paper]", _, "__0.50__", "**0.75**", _],
     ]
 
@@ -299,7 +311,8 @@ def test_table4_says_when_it_falls_back_to_per_image_means(tmp_path):
     html = Table4().render(run)
     assert '15.000<sup class="note">*</sup>' in html
     assert "* mean of the per-image mIoU values, not the mIoU of the summed confusion matrices" in html
-    assert "**15.000**\\*" in Table4().exports(run)[".md"]  # the only measured row: best
+    # the input, a reference: never marked; a per-image mean is not compared with the paper's pooled mIoU
+    assert "| 15.000\\* |" in Table4().exports(run)[".md"]
     np.savez(details_path(run.path, "miou", "input", "cityscapes_val:frankfurt@6", "b"), confusion=np.eye(2))
     cell = dict(TABLE4.build(run).rows)["input"][2]  # now every image has its matrix: no mark, no note
     assert (cell.text, cell.marks) == ("100.000", "") and "per-image" not in " ".join(TABLE4.build(run).notes)
@@ -343,12 +356,14 @@ def test_table3_rows_are_ablation_labels(tmp_path):
     assert Table3().can_render(run)
     table = TABLE3.build(run)
     labels = [label for label, _ in table.rows]
-    assert labels[:4] == ["input", "Input [paper]", "wo_lcc (untrained checkpoint)", "w/o L_cc [paper]"]
+    assert labels[:4] == ["input", "Input [paper]", "wo_lcc §", "w/o L_cc [paper]"]  # § untrained, explained
+    assert any(note.startswith("wo_lcc §: § trained with random (untrained) feature networks") for note in table.notes)
     assert labels.index("wo_neg") < labels.index("w/o negative samples [paper]")
     assert labels[-2:] == ["scl_lle", "SCL-LLE (full) [paper]"]
-    assert cells_of(table, "wo_neg")[0] == ("3.400", 1) and cells_of(table, "scl_lle")[0] == ("3.500", 2)
-    assert cells_of(table, "wo_neg")[10] == ("3.400", 1)  # Average NIQE
-    assert dict(table.rows)["wo_lcc (untrained checkpoint)"][0].delta == "-0.410"
+    # one image each: tied (no difference can be significant); Average (means of means): by value
+    assert cells_of(table, "wo_neg")[0] == ("3.400", 1) and cells_of(table, "scl_lle")[0] == ("3.500", 1)
+    assert cells_of(table, "wo_neg")[10] == ("3.400", 1) and cells_of(table, "scl_lle")[10] == ("3.500", 2)
+    assert dict(table.rows)["wo_lcc §"][0].delta == "-0.410"
 
 
 def test_table4_accumulates_confusion_matrices(tmp_path):
@@ -376,10 +391,12 @@ def test_table4_accumulates_confusion_matrices(tmp_path):
     scl = dict(table.rows)["scl_lle"]
     assert scl[2].text == "66.667" and scl[2].rank == 1 and scl[2].delta == f"{100 * 8 / 12 - 58.488:+.3f}"
     inp = dict(table.rows)["input"]
-    assert inp[2].text == "10.000" and inp[2].rank == 2  # no details kept: mean of per-image values,
-    assert inp[2].marks == "*" and scl[2].marks == ""  # marked as such
+    # the input is a reference (never marked); it has no details kept: mean of per-image values, marked
+    # as such, over 1 of the 2 images
+    assert inp[2].text == "10.000 (1/2)" and inp[2].rank is None
+    assert inp[2].marks == "*" and scl[2].marks == ""
     assert any(note.startswith("* mean of the per-image mIoU") for note in table.notes)
-    assert inp[4].text == "55.000" and inp[4].rank == 1
+    assert inp[4].text == "55.000" and inp[4].rank is None
     assert cells_of(table, "SCL-LLE (Ours, AAAI'22) [paper]")[2] == ("58.488", 1)
     assert cells_of(table, "Zero-DCE (CVPR'20) [paper]")[2] == ("58.046", 2)
 
@@ -411,7 +428,7 @@ def test_exports_escape_latex_markdown_and_csv(table1_run):
     md = to_markdown(table)
     assert r"| a&amp;b%c\$d\#e\_f{g}h\~i^j\\k\|&lt;b&gt; |" in md
     rows = list(csv.reader(to_csv(table).splitlines()))
-    assert rows[1][:2] == ["a&b%c$d#e_f{g}h~i^j\\k|<b>", "measured"]  # CSV quotes; nothing to escape
+    assert rows[1][:2] == ["a&b%c$d#e_f{g}h~i^j\\k|<b>", "identity"]  # CSV quotes; nothing to escape
     assert next(r for r in rows if "SUM" in r[0])[:2] == ["'=SUM(A1)", "reference"]  # no spreadsheet formula
 
 

@@ -35,10 +35,11 @@ def detail_box(image: np.ndarray, fraction: int = ZOOM_FRACTION) -> tuple[int, i
     Chosen on the input, the window shows where details hidden in the dark are, which is
     where methods differ most (the paper's zoom-ins pick such regions by hand).
     """
-    luma = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    step = max(1, min(luma.shape) // 128)  # analyse a ~128-pixel-high version
-    small = luma[::step, ::step]
+    step = max(1, min(image.shape[:2]) // 128)  # analyse a ~128-pixel-high version: bounded memory
+    small = image[::step, ::step].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     energy = np.abs(np.diff(small, axis=0))[:, :-1] + np.abs(np.diff(small, axis=1))[:-1, :]
+    if energy.size == 0:  # a one-pixel-wide image: the whole image is the window
+        return 0, 0, max(1, image.shape[0] // fraction), max(1, image.shape[1] // fraction)
     win_h, win_w = max(1, energy.shape[0] // fraction), max(1, energy.shape[1] // fraction)
     integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     sums = (integral[win_h:, win_w:] - integral[:-win_h, win_w:] - integral[win_h:, :-win_w]

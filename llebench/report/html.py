@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
-from llebench.report.tables import Table, arrow
+from llebench.report.tables import Table, arrow, settings_text
 from llebench.atomic import atomic_write_text
 
 _ENV = jinja2.Environment(
@@ -18,6 +19,8 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["arrow"] = arrow
+_ENV.filters["settings_text"] = lambda settings: markupsafe.Markup(
+    settings_text(settings).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))  # element text only
 
 
 def provenance(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +35,7 @@ def provenance(manifest: dict[str, Any]) -> dict[str, Any]:
         "datasets": manifest.get("datasets", {}),
         "metrics": manifest.get("metrics", {}),
         "plugins": manifest.get("plugins", {}),
+        "bootstrap": manifest.get("bootstrap"),
     }
 
 

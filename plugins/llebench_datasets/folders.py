@@ -80,6 +80,9 @@ class ImageFolderDataset(DiskDataset):
         path = self.root() / sample_id
         return Sample(id=sample_id, input=read_image(path), meta={"path": str(path)})
 
+    def files(self, sample_id: str) -> list[Path]:
+        return [self.root() / sample_id]
+
 
 ZERO_DCE_TEST_DATA = "https://github.com/Li-Chongyi/Zero-DCE/tree/master/Zero-DCE_code/data/test_data"
 

@@ -70,6 +70,10 @@ class PairedDataset(DiskDataset):
     def ids(self) -> list[str]:
         return list(self.pairs)
 
+    def files(self, sample_id: str) -> list[Path]:
+        pair = self.pairs[sample_id]
+        return [pair.input] + ([pair.reference] if pair.reference is not None else [])
+
     def load(self, sample_id: str) -> Sample:
         pair = self.pairs.get(sample_id)
         if pair is None:

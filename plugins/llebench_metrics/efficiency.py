@@ -94,10 +94,16 @@ class Seconds(Metric):
     kind = "efficiency"
     lower_better = True
     default = True
-    description = "wall-clock seconds the method took to enhance the image (one call, no warm-up)"
+    description = "wall-clock seconds of the enhance() call that produced the output (after one warm-up call)"
+    #: the runner warms each method up once (untimed) before the first output it times
+    uses_timing = True
 
     def settings(self) -> dict[str, Any]:
-        return {"measures": "enhance() wall time, CUDA-synchronised on GPU; excludes reading and writing"}
+        return {"measures": "wall time of the enhance() call that produced the output (a tiled retry after "
+                            "out-of-memory: the tiled call only), CUDA-synchronised on GPU; excludes reading and "
+                            "writing; each method's first call in a run is a warm-up, not timed",
+                "input": "each image as stored (outputs.csv has its size; use seconds_median with size=WxH "
+                         "to time every method on the same work)"}
 
     def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
         return record.seconds
@@ -108,24 +114,41 @@ class SecondsMedian(Metric):
     number_format = ".3f"
     kind = "efficiency"
     lower_better = True
-    description = "median seconds of repeated enhance() calls on the image, after warm-up"
+    description = "median seconds of repeated enhance() calls after warm-up; size=WxH times a fixed resolution"
 
-    def __init__(self, context: Context | None = None, warmup: int = 1, repeats: int = 5) -> None:
+    def __init__(self, context: Context | None = None, warmup: int = 1, repeats: int = 5,
+                 size: str | None = None) -> None:
         super().__init__(context)
         if warmup < 0 or repeats < 1:
-            raise ValueError(f"seconds_median needs warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
+            raise LLEBenchError(f"seconds_median needs warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
         self.warmup = int(warmup)
         self.repeats = int(repeats)
+        self.size = parse_size(size) if size is not None else None
 
     def settings(self) -> dict[str, Any]:
-        return {"measures": "enhance() wall time on the image, on the method's device, CUDA-synchronised",
-                "warmup": self.warmup, "repeats": self.repeats, "statistic": "median"}
+        settings = {"measures": "enhance() wall time, on the method's device, CUDA-synchronised",
+                    "warmup": self.warmup, "repeats": self.repeats, "statistic": "median",
+                    "input": "each image as stored"}
+        if self.size is not None:
+            settings["input"] = (f"each image resized to {self.size[1]}x{self.size[0]} (WxH, bilinear), so every "
+                                 "method is timed on the same work")
+        return settings
 
     def compute(self, output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> float:
         enhancer = enhancer_of(record, self.name)
         image = sample.input.to(enhancer.device)
+        if self.size is not None:
+            image = torch.nn.functional.interpolate(image, size=self.size, mode="bilinear", align_corners=False)
         with torch.inference_mode():
             return median_seconds(lambda: enhancer.enhance(image), enhancer.device, self.warmup, self.repeats)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1200x900"`` (width x height) -> (900, 1200) as (height, width)."""
+    width, sep, height = str(text).lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise LLEBenchError(f"size must be WIDTHxHEIGHT, e.g. 1200x900; got {text!r}")
+    return int(height), int(width)
 
 
 class Params(PerMethodMetric):

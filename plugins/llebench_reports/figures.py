@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
 from typing import Any, Sequence
 
 import numpy as np
@@ -113,9 +115,13 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
         if path is None:  # a chosen image this method failed on (or has not reached yet)
             pictures.append((method, None, "", "no cached output for this image (failed, or not computed)"))
             continue
-        with Image.open(path) as img:  # our own 8-bit RGB PNG
-            array = np.asarray(img.convert("RGB"))
-        pictures.append((method, array, path.relative_to(run.path).as_posix(), ""))
+        try:
+            with Image.open(path) as img:  # our own 8-bit RGB PNG
+                array = np.asarray(img.convert("RGB"))
+        except (OSError, ValueError, SyntaxError) as exc:  # damaged since it was written: say so, go on
+            pictures.append((method, None, "", f"cached output unreadable ({describe_error(exc)})"))
+            continue
+        pictures.append((method, array, link_to(path.relative_to(run.path)), ""))
     reference = next((array for _, array, _, _ in pictures if array is not None), None)
     box = detail_box(source if source is not None else reference) if reference is not None else None
     row = FigureRow(image)
@@ -133,6 +139,12 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
             link=link,
         ))
     return row
+
+
+def link_to(relative: Path) -> str:
+    """A relative URL of a file: every byte of its name percent-encoded as needed (``#``, ``%``,
+    ``?``, a newline, bytes that are not UTF-8), so the link opens exactly that file."""
+    return quote(relative.as_posix().encode("utf-8", "surrogateescape"))
 
 
 class InputReader:

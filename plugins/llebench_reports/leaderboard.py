@@ -3,13 +3,15 @@ metric, a mean rank, the efficiency measures with how they were taken, and figur
 
 from __future__ import annotations
 
-from llebench.sdk.report import table_exports
-from llebench.sdk.report import render_page
-from llebench.sdk.report import AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, rank_values
 from llebench.sdk import RunResults
+from llebench.sdk.report import (
+    AVERAGE, Cell, Column, Table, leaderboard_table, mean_ranks, pairwise_sections, rank_values, render_page,
+    table_exports,
+)
 
 from llebench_reports.figures import WithFigures
-from llebench_reports.runinfo import manifest_order, metric_directions, metric_settings, untrained_methods
+
+from llebench_reports.runinfo import metric_settings
 
 MEAN_RANK = "Rank"
 TITLE = "Leaderboard"
@@ -40,26 +42,22 @@ def efficiency_notes(run: RunResults) -> list[str]:
 
 
 def leaderboard(run: RunResults) -> Table:
-    table = leaderboard_table(
-        run.scores, metric_directions(run),
-        methods=manifest_order(run, "methods"), datasets=manifest_order(run, "datasets"),
-        metrics=manifest_order(run, "metrics"), formats=run.metric_formats(),
-    )
+    table = leaderboard_table(run)
     columns = ranked_columns(table, run)
     if len(columns) > 1:
         ranks = mean_ranks(table, columns)
         table.columns.append(Column(MEAN_RANK, "mean rank", True))
-        for (_, cells), rank in zip(table.rows, ranks):
-            cells.append(Cell("–", note="needs a value in every ranked column") if rank is None
-                         else Cell(f"{rank:.2f}", rank, note=f"mean rank over {len(columns)} columns"))
+        for index, ((_, cells), rank) in enumerate(zip(table.rows, ranks)):
+            if not table.ranked(index):
+                cells.append(Cell("–", note="a reference row: not ranked"))
+            else:
+                cells.append(Cell("–", note="needs a value in every ranked column") if rank is None
+                             else Cell(f"{rank:.2f}", rank, note=f"mean rank over {len(columns)} columns"))
         values = [cells[-1].value for _, cells in table.rows]
         for (_, cells), mark in zip(table.rows, rank_values(values, True)):
             cells[-1].rank = mark
-        table.notes.append(f"Mean rank: each method's rank (1 = best) averaged over the {len(columns)} per-dataset "
-                           "quality columns (averages and efficiency measures excluded).")
-    untrained = untrained_methods(run)
-    table.rows = [(label + (" (untrained checkpoint)" if label in untrained else ""), cells)
-                  for label, cells in table.rows]
+        table.notes.append(f"Mean rank: each method's rank (1 = best) by value, averaged over the {len(columns)} "
+                           "per-dataset quality columns (averages and efficiency measures excluded).")
     table.notes += efficiency_notes(run)
     table.settings = metric_settings(run)
     return table
@@ -79,7 +77,8 @@ class Leaderboard(WithFigures):
 
     def render(self, run: RunResults) -> str:
         return render_page(f"llebench results: {run.path.name}", [(TITLE, leaderboard(run))], run.manifest,
-                           figures=self.figures(run), exports=["report.csv", "report.md", "report.tex"])
+                           figures=self.figures(run), exports=["report.csv", "report.md", "report.tex"],
+                           pairwise=pairwise_sections(run))
 
     def exports(self, run: RunResults) -> dict[str, str]:
         return table_exports(leaderboard(run), f"{TITLE}: {run.path.name}")

@@ -15,16 +15,18 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from llebench.sdk.report import (
-    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, Cell, Column, Table, rank_columns, rank_rows,
-)
 from llebench.sdk import RunResults
+from llebench.sdk.report import (
+    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, SIGNIFICANCE_NOTE, Cell, Column, Table, label_rows,
+    rank_by_significance, rank_columns, rank_values, row_markers, summary_cell,
+)
 
 from llebench_reports.published import Published, published
-from llebench_reports.runinfo import entries, entry_name, untrained_methods
+from llebench_reports.runinfo import entries, entry_name
 
-UNTRAINED_MARK = " (untrained checkpoint)"
 PAPER_MARK = " [paper]"
+VALUE_RANK_NOTE = ("Bold: best value; underlined: second (values are dataset-level, not means over images, so no "
+                   "paired test applies). (n/N) after a value: only n of the dataset's N images were scored.")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Stat:
     count: int
     failed: int
     mark: str = ""  # a footnote mark its layout's ``marks`` explain (e.g. a fallback aggregation)
+    #: images in the dataset (the N of n/N)
+    total: int | None = None
+    #: the cell's summary.csv row (mean, interval), when the value is a mean over images
+    summary: Any = None
 
 
 #: (run, metric label, method label, dataset label, that slice of the scores) -> Stat
@@ -52,9 +58,12 @@ Aggregate = Callable[[RunResults, str, str, str, pd.DataFrame], Stat]
 
 
 def mean_of_images(run: RunResults, metric: str, method: str, dataset: str, rows: pd.DataFrame) -> Stat:
+    summary = run.summary()
+    row = summary[(summary["method"] == method) & (summary["dataset"] == dataset) & (summary["metric"] == metric)]
     ok = rows[rows["status"] == "ok"]
     failed = int((rows["status"] != "ok").sum())
-    return Stat(float(ok["value"].mean()) if len(ok) else None, len(ok), failed)
+    return Stat(float(ok["value"].mean()) if len(ok) else None, len(ok), failed,
+                summary=next(row.itertuples(index=False), None))
 
 
 def dataset_key_by_name(label: str, entry: dict[str, Any]) -> str | None:
@@ -77,13 +86,15 @@ class PaperLayout:
     needs_rows: tuple[str, ...] = ()
     #: ``{mark: explanation}`` of the marks its aggregation puts on cells (see :attr:`Stat.mark`)
     marks: dict[str, str] = field(default_factory=dict)
+    #: cells are means over images, so best marks come from paired tests over images; False
+    #: (a dataset-level value, like Table 4's mIoU of summed confusion matrices): by value
+    tested: bool = True
 
     # -- what the run holds ---------------------------------------------------------------
 
-    def measured(self, run: RunResults) -> dict[tuple[str, str, str], Stat]:
-        """``{(method label, dataset key, metric name): Stat}`` for this table's columns."""
-        wanted = {(c.dataset, c.metric) for c in self.columns if not c.over}
-        datasets: dict[str, str] = {}  # run dataset label -> column key (first label per key)
+    def _labels(self, run: RunResults) -> tuple[dict[str, str], dict[str, str]]:
+        """(run dataset label -> column key, run metric label -> metric name), first label per key."""
+        datasets: dict[str, str] = {}
         for label, entry in entries(run, "datasets").items():
             key = self.dataset_key(label, entry)
             if key is not None and key not in datasets.values():
@@ -93,12 +104,26 @@ class PaperLayout:
             name = entry_name(entry, label)
             if name not in metrics.values():
                 metrics[label] = name
+        return datasets, metrics
+
+    def score_keys(self, run: RunResults) -> dict[tuple[str, str], tuple[str, str]]:
+        """``{(dataset key, metric name): (dataset label, metric label)}``: the run's scores behind a column."""
+        datasets, metrics = self._labels(run)
+        return {(key, name): (label, metric) for label, key in datasets.items() for metric, name in metrics.items()}
+
+    def measured(self, run: RunResults) -> dict[tuple[str, str, str], Stat]:
+        """``{(method label, dataset key, metric name): Stat}`` for this table's columns."""
+        wanted = {(c.dataset, c.metric) for c in self.columns if not c.over}
+        datasets, metrics = self._labels(run)
         scores = run.scores[run.scores["dataset"].isin(datasets) & run.scores["metric"].isin(metrics)]
+        sizes = run.dataset_sizes()
         found: dict[tuple[str, str, str], Stat] = {}
         for (method, dataset, metric), rows in scores.groupby(["method", "dataset", "metric"], sort=False):
             key = (datasets[dataset], metrics[metric])
             if key in wanted:
-                found[(method, *key)] = self.aggregate(run, metric, method, dataset, rows)
+                stat = self.aggregate(run, metric, method, dataset, rows)
+                stat.total = sizes.get(dataset)
+                found[(method, *key)] = stat
         return found
 
     def can_render(self, run: RunResults) -> bool:
@@ -124,10 +149,11 @@ class PaperLayout:
         paper = paper or published()
         measured = self.measured(run)
         directions = self.directions(run)
-        columns = [Column(c.group, c.header, lower_better, c.over) for c, lower_better in zip(self.columns, directions)]
+        sources = self.score_keys(run)
+        columns = [Column(c.group, c.header, lower_better, c.over, scores_key=sources.get((c.dataset, c.metric)))
+                   for c, lower_better in zip(self.columns, directions)]
         paper_rows = paper.rows(self.table)
         keys = [row.key for row in paper_rows]
-        untrained = untrained_methods(run)
 
         def paper_key(label: str, name: str) -> str | None:
             return label if label in keys else (name if name in keys else None)
@@ -148,16 +174,19 @@ class PaperLayout:
         group = 0
         for row in paper_rows:
             for label in matched[row.key]:
-                shown = label + (UNTRAINED_MARK if label in untrained else "")
-                add(shown, MEASURED, self._measured_cells(label, row.key, measured, paper), group)
+                add(label, MEASURED, self._measured_cells(label, row.key, measured, paper), group)
             add(row.label + PAPER_MARK, REFERENCE, self._paper_cells(row.key, paper), group)
             group += 1
         for label in unmatched:
-            shown = label + (UNTRAINED_MARK if label in untrained else "")
-            add(shown, MEASURED, self._measured_cells(label, None, measured, paper), group)
+            add(label, MEASURED, self._measured_cells(label, None, measured, paper), group)
             group += 1
-        rank_columns(table)
-        table.notes = self.notes_for(table)
+        table.keys = [label for label, _ in table.rows]
+        label_rows(table, run.entries("methods"))
+        rank_columns(table)  # by value: published rows among themselves (the paper's marks), measured rows
+        if self.tested:
+            rank_by_significance(table, run.scores, [i for i, c in enumerate(self.columns) if c.over or
+                                                      columns[i].scores_key is not None])
+        table.notes = [SIGNIFICANCE_NOTE if self.tested else VALUE_RANK_NOTE, *self.notes_for(table), *table.notes]
         return table
 
     def notes_for(self, table: Table) -> list[str]:
@@ -178,25 +207,45 @@ class PaperLayout:
                     cell = Cell("–", note=f"needs a score on each of {', '.join(spec.over)}")
                 else:
                     value = sum(values) / len(values)
-                    cell = Cell(f"{value:.{self.measured_digits}f}", value, note=f"mean over {len(values)} datasets")
+                    subset = any(p.total is None or p.count != p.total for p in parts)
+                    cell = Cell(f"{value:.{self.measured_digits}f}" + (" (subset)" if subset else ""), value,
+                                note=f"mean over {len(values)} datasets" + ("; some over a subset" if subset else ""))
             else:
                 stat = measured.get((label, spec.dataset, spec.metric))
                 cell = self.stat_cell(stat)
-            reference = self._published(key, spec, paper)
-            if cell.value is not None and reference is not None:
-                cell.delta = f"{cell.value - reference:+.{self.measured_digits}f}"
+            self._compare(cell, self._published(key, spec, paper), [measured.get((label, d, spec.metric))
+                                                                      for d in (spec.over or (spec.dataset,))])
             cells.append(cell)
         return cells
+
+    def _compare(self, cell: Cell, reference: float | None, stats: list[Stat | None]) -> None:
+        """The difference to the published value, only for a cell over every image of its dataset(s)."""
+        if cell.value is None or reference is None:
+            return
+        if any(s is not None and s.mark for s in stats):  # another aggregation than the paper's
+            cell.note += ("; " if cell.note else "") + "not compared with the paper: aggregated differently"
+            return
+        partial = [s for s in stats if s is None or s.total is None or s.count != s.total]
+        if partial:
+            cell.note += ("; " if cell.note else "") + ("not compared with the paper: the cell does not cover "
+                                                        "every image of the dataset")
+            return
+        cell.delta = f"{cell.value - reference:+.{self.measured_digits}f}"
 
     def stat_cell(self, stat: Stat | None) -> Cell:
         if stat is None:
             return Cell("–")
+        if stat.summary is not None and not stat.mark:  # a mean over images: coverage and interval
+            return summary_cell(stat.summary, f".{self.measured_digits}f")
         notes = [f"{stat.failed} of {stat.failed + stat.count} images failed"] if stat.failed else []
         notes += [self.marks[stat.mark]] if stat.mark else []
         marks = (FAILED_MARK if stat.failed else "") + stat.mark
         if stat.value is None:
-            return Cell("failed", note="; ".join(notes), marks=marks)
-        return Cell(f"{stat.value:.{self.measured_digits}f}", stat.value, note="; ".join(notes), marks=marks)
+            return Cell("failed", note="; ".join(notes), marks=marks, n=0, n_total=stat.total)
+        text = f"{stat.value:.{self.measured_digits}f}"
+        if stat.total is not None and stat.count != stat.total:
+            text += f" ({stat.count}/{stat.total})"
+        return Cell(text, stat.value, note="; ".join(notes), marks=marks, n=stat.count, n_total=stat.total)
 
     def _paper_cells(self, key: str, paper: Published) -> list[Cell]:
         cells = []
@@ -213,7 +262,7 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
     measured = layout.measured(run)
     keys = [row.key for row in paper.rows(layout.table)]
     labels = {row.key: row.label for row in paper.rows(layout.table)}
-    untrained = untrained_methods(run)
+    method_entries = run.entries("methods")
     run_methods = layout.methods(run, measured)
     by_key: dict[str, list[str]] = {key: [] for key in keys}
     unmatched = []
@@ -226,18 +275,27 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
         slots += [(m, m, key) for m in by_key[key]] or [(labels[key] + PAPER_MARK, None, key)]
     slots += [(m, m, None) for m in unmatched if m != "input"]
     directions = layout.directions(run)
-    table = Table(columns=[Column("", header + (UNTRAINED_MARK if header in untrained else ""), None)
-                           for header, _, _ in slots],
+    legend: list[str] = []
+
+    def header(text: str, label: str | None) -> str:
+        if label is None or label not in method_entries:
+            return text
+        marks, meanings = row_markers(method_entries[label])
+        if marks:
+            legend.append(f"{label} {marks}: " + "; ".join(meanings))
+        return f"{text} {marks}" if marks else text
+
+    table = Table(columns=[Column("", header(text, label), None) for text, label, _ in slots],
                   rows=[], kinds=[], row_groups=[], corner="Metric", sortable=False)
     row_directions = []
     for index, spec in enumerate(layout.columns):
         arrow_text = "↓" if directions[index] else "↑"
         measured_cells, paper_cells = [], []
         for _, label, key in slots:
-            cell = layout.stat_cell(measured.get((label, spec.dataset, spec.metric)) if label else None)
+            stat = measured.get((label, spec.dataset, spec.metric)) if label else None
+            cell = layout.stat_cell(stat)
             reference = None if key is None else paper.value(layout.table, key, spec.dataset, spec.metric)
-            if cell.value is not None and reference is not None:
-                cell.delta = f"{cell.value - reference:+.{layout.measured_digits}f}"
+            layout._compare(cell, reference, [stat])
             measured_cells.append(cell)
             paper_cells.append(Cell("–") if reference is None
                                else Cell(paper.text(layout.table, key, spec.dataset, spec.metric), reference))
@@ -246,9 +304,20 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
         table.kinds += [MEASURED, REFERENCE]
         table.row_groups += [index, index]
         row_directions += [directions[index], directions[index]]
-    rank_rows(table, row_directions)
-    table.notes = layout.notes_for(table)
+    # the identity's column is a reference: never marked
+    identity = [i for i, (_, label, _) in enumerate(slots) if label in method_entries
+                and method_entries[label].get("reference")]
+    rank_rows_without(table, row_directions, identity)
+    table.notes = [*layout.notes_for(table), *legend]
     return table
+
+
+def rank_rows_without(table: Table, directions: list[bool | None], excluded: list[int]) -> None:
+    """Best/second along each row among the columns not in ``excluded``."""
+    for (_, cells), lower_better in zip(table.rows, directions):
+        kept = [c for i, c in enumerate(cells) if i not in excluded]
+        for cell, rank in zip(kept, rank_values([c.value for c in kept], lower_better)):
+            cell.rank = rank
 
 
 def average_columns(datasets: list[tuple[str, str]], metrics: list[tuple[str, str, bool]]) -> list[ColumnSpec]:

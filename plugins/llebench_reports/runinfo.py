@@ -36,13 +36,6 @@ def entry_name(entry: dict[str, Any], label: str) -> str:
     return str(entry.get("name", label))
 
 
-def untrained_methods(run: RunResults) -> set[str]:
-    """Method labels whose manifest says their checkpoint was trained without pretrained
-    feature networks (smoke-test checkpoints): their rows are marked on every page."""
-    return {label for label, entry in run.manifest.get("methods", {}).items()
-            if (entry.get("settings") or {}).get("untrained")}
-
-
 def metric_settings(run: RunResults, metrics: set[str] | None = None) -> dict[str, dict[str, Any]]:
     """``{metric label: manifest entry}`` of the run's metrics (only those whose plugin name
     is in ``metrics``, when given): what :attr:`llebench.report.tables.Table.settings`

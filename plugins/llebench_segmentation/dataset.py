@@ -111,6 +111,11 @@ class CityscapesVal(Dataset):
             ids += [f"{city}/{name}" for name in names]
         return ids
 
+    def files(self, sample_id: str) -> list[Path]:
+        root, (city, _, name) = self._root(), sample_id.partition("/")
+        return [root / "leftImg8bit" / "val" / city / name,
+                root / "gtFine" / "val" / city / (name.removesuffix(IMAGE_SUFFIX) + LABEL_SUFFIX)]
+
     def load(self, sample_id: str) -> Sample:
         root = self._root()
         city, _, name = sample_id.partition("/")

@@ -67,6 +67,12 @@ class SSLL(Enhancer):
     def weights_used(self) -> dict[str, str]:
         return {self.weights_path.name: self._sha}
 
+    @property
+    def variant(self) -> str:
+        """``teacher`` for the mean teacher of a training checkpoint (its rows must never be
+        mistaken for the exported student's)."""
+        return "teacher" if self.teacher else ""
+
     def settings(self) -> dict[str, Any]:
         return {"backbone": self.backbone, "backbone_options": self.backbone_options, "stage": self.stage,
                 "sup_loss": self.sup_loss, "iteration": self.iteration,

@@ -55,12 +55,9 @@ def delta_table(run: RunResults) -> Table:
             f"{run.path}: the ssll_delta report needs at least one baseline (stage 'supervised') and one SSLL "
             f"model (stage 'semi') among the methods; found baselines {baselines or 'none'}, SSLL {ssll or 'none'}"
         )
-    directions = {name: entry.get("lower_better") for name, entry in run.manifest.get("metrics", {}).items()}
     order = [m for m in methods if m in baselines or m in ssll]
-    table = leaderboard_table(run.scores, directions, methods=order,
-                              datasets=list(run.manifest.get("datasets", {})) or None,
-                              metrics=list(run.manifest.get("metrics", {})) or None, formats=run.metric_formats())
-    rows = dict(table.rows)
+    table = leaderboard_table(run, methods=order)
+    rows = {table.key(i): cells for i, (_, cells) in enumerate(table.rows)}
     for label in ssll:
         base = baseline_for(label, baselines, methods)
         cells = [delta_cell(o, b, col.lower_better, col.number_format)

@@ -35,6 +35,9 @@ class SICESynthetic(Dataset):
     def ids(self) -> list[str]:
         return [p.name for p in synthetic.well_exposed_files(self._root(), "test")]
 
+    def files(self, sample_id: str) -> list[Path]:
+        return [self._root() / sample_id]
+
     def load(self, sample_id: str) -> Sample:
         path = self._root() / sample_id
         if sample_id not in self.ids():
