@@ -20,7 +20,7 @@ BENCHES = {
     "dcenet_inference.py": (["--images", "4", "--repeats", "1"], ["--images", "1", "--repeats", "1"]),
     "throughput.py": (["--images", "16", "--small", "500"], ["--images", "4", "--small", "100"]),
     "large_image.py": ([], ["--quick"]),
-    "scaling.py": ([], ["--images", "1", "2", "4", "--methods", "1", "2", "3"]),
+    "scaling.py": ([], ["--images", "1", "2", "4", "--methods", "1", "2", "3", "--sharded-images", "4"]),
     "lime.py": (["--images", "2"], ["--images", "1"]),
     "train_step.py": ([], ["--quick"]),
 }

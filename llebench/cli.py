@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,11 +16,13 @@ from llebench import __version__
 from llebench.commandline import CommandLine
 from llebench.components import ComponentSpec, parse_assignment
 from llebench.context import Context, data_root_from_env
-from llebench.errors import LLEBenchError, PluginError, RunConfigError
+from llebench.errors import LLEBenchError, PluginError, ReportedElsewhere, RunConfigError
 from llebench.plugins import KIND_PLURALS, PluginSet, load_plugins
 from llebench.schema import Key, at_least, validate_table
 
 DEFAULT_OUT = Path("results") / "default"
+#: how long a rank of a sharded run may wait for the others (at the end, for the slowest shard)
+SHARDED_RUN_TIMEOUT = timedelta(hours=24)
 
 #: the keys of a ``--config`` run file
 RUN_CONFIG = {
@@ -174,22 +177,31 @@ def write_report(report: Any, run: Any, target: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace, context: Context) -> int:
+    from llebench import distributed
     from llebench.results import RunResults
     from llebench.runner import Runner
 
     plugins = context.plugins
     plan = build_plan(args, plugins)
-    summary = Runner(plugins, plan, progress=False if args.no_progress else None).run()
-    if not args.no_report:
-        run = RunResults.load(plan.out)
-        report_context = Context(device="cpu", data_root=plan.data_root, plugins=plugins)
-        for name in plugins.names("reports"):
-            cls = plugins.get("reports", name)
-            if cls.after_run:
-                write_report(cls(report_context), run, plan.out / cls.filename())
-    for line in summary.lines():
-        print(line)
-    return summary.exit_code
+    # under torchrun: one shard of the job per process (docs/scaling.md); else a no-op
+    shard, device = distributed.setup(plan.device, timeout=SHARDED_RUN_TIMEOUT)
+    try:
+        if shard.enabled:
+            plan.device = str(device)  # cuda:LOCAL_RANK on a multi-GPU host
+        summary = Runner(plugins, plan, progress=False if args.no_progress else None, shard=shard).run()
+        if shard.rank == 0:
+            if not args.no_report:
+                run = RunResults.load(plan.out)
+                report_context = Context(device="cpu", data_root=plan.data_root, plugins=plugins)
+                for name in plugins.names("reports"):
+                    cls = plugins.get("reports", name)
+                    if cls.after_run:
+                        write_report(cls(report_context), run, plan.out / cls.filename())
+            for line in summary.lines():
+                print(line)
+        return distributed.broadcast(summary.exit_code, shard)
+    finally:
+        distributed.teardown(shard)
 
 
 def figure_images(run: Any, text: str | None) -> list[str] | None:
@@ -348,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         context = Context(device=getattr(args, "device", None) or "cpu",
                           data_root=data_root_from_env(getattr(args, "data_root", None)), plugins=plugins)
         return args.handler(args, context)
+    except ReportedElsewhere:
+        return 2
     except LLEBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

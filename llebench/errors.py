@@ -57,3 +57,8 @@ class OutputNotWritable(LLEBenchError, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class ReportedElsewhere(LLEBenchError):
+    """An error that another process of the same job reports (rank 0 of a sharded run):
+    this process exits with the same status without printing it again."""

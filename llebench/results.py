@@ -90,6 +90,24 @@ def read_journal(path: Path, columns: tuple[str, ...], key: tuple[str, ...]) -> 
     return rows
 
 
+def shard_files(path: Path) -> list[Path]:
+    """The rank journals of a sharded run beside ``path`` (``scores.rank0.csv``, ...), in rank order."""
+    ranks = {}
+    for found in path.parent.glob(f"{path.stem}.rank*{path.suffix}"):
+        number = found.name[len(path.stem) + len(".rank"):-len(path.suffix)]
+        if number.isdigit():
+            ranks[int(number)] = found
+    return [ranks[rank] for rank in sorted(ranks)]
+
+
+def read_journals(path: Path, columns: tuple[str, ...], key: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, str]]:
+    """A journal and its rank journals merged (a run still sharded, or killed while sharded)."""
+    rows: dict[tuple[str, ...], dict[str, str]] = {}
+    for source in [path, *shard_files(path)]:
+        rows.update(read_journal(source, columns, key))
+    return rows
+
+
 @dataclass(frozen=True)
 class Entry:
     """One method, dataset or metric of a run, as its manifest describes it."""
@@ -131,7 +149,7 @@ class RunResults:
 
         path = Path(path)
         scores_path = path / "scores.csv"
-        if not scores_path.exists():
+        if not scores_path.exists() and not shard_files(scores_path):
             raise RunConfigError(f"{path} is not a results directory (no scores.csv)")
         manifest_path = path / "manifest.json"
         try:
@@ -140,11 +158,11 @@ class RunResults:
             raise RunConfigError(f"{manifest_path}: unreadable ({exc})") from exc
         # object columns: names may hold surrogate escapes (file names that are not UTF-8),
         # which pandas' Arrow-backed strings refuse
-        scores = pd.DataFrame(list(read_journal(scores_path, SCORE_COLUMNS, SCORE_KEY).values()),
+        scores = pd.DataFrame(list(read_journals(scores_path, SCORE_COLUMNS, SCORE_KEY).values()),
                               columns=list(SCORE_COLUMNS), dtype=object)
         for column in ("value", "seconds"):
             scores[column] = pd.to_numeric(scores[column], errors="coerce")
-        outputs = pd.DataFrame(list(read_journal(path / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY).values()),
+        outputs = pd.DataFrame(list(read_journals(path / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY).values()),
                                columns=list(OUTPUT_COLUMNS), dtype=object)
         outputs["seconds"] = pd.to_numeric(outputs["seconds"], errors="coerce")
         return cls(path, manifest, scores, outputs)
@@ -181,7 +199,8 @@ class RunResults:
         from llebench.stats import DEFAULT_SEED, summarize
 
         path, scores = self.path / "summary.csv", self.path / "scores.csv"
-        if path.exists() and path.stat().st_mtime_ns >= scores.stat().st_mtime_ns:
+        if (path.exists() and scores.exists() and not shard_files(scores)
+                and path.stat().st_mtime_ns >= scores.stat().st_mtime_ns):
             table = pd.read_csv(path, keep_default_na=False, na_values=[""], encoding_errors="surrogateescape",
                                 dtype={"method": object, "dataset": object, "metric": object})
             table["n_total"] = table["n_total"].astype("Int64")

@@ -40,6 +40,8 @@ class RunSummary:
     formats: dict[str, str] = field(default_factory=dict)
     #: metrics scored on at least one dataset (a run where every metric was skipped scores nothing)
     scored_metrics: int = 0
+    #: things the numbers depend on that the user should know (printed, exit code unchanged)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_score(self) -> bool:
@@ -63,6 +65,7 @@ class RunSummary:
             f"scores: {self.computed} computed, {self.reused} already present, {len(self.failures)} failed",
         ]
         lines += [f"skipped: {s}" for s in self.skipped]
+        lines += [f"warning: {w}" for w in self.warnings]
         if self.nothing_to_score:
             lines.append("error: every metric was skipped on every dataset: nothing was scored "
                          "(full-reference metrics need a paired dataset, task metrics a labelled one)")

@@ -10,11 +10,13 @@ row naming the cause, and the run goes on.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -25,8 +27,9 @@ from llebench.api import Dataset, Enhancer, EnhanceRecord, Metric, Sample
 from llebench.components import ComponentSpec, build_component, one_line
 from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
+from llebench.distributed import DistInfo, broadcast, gather
 from llebench.enhancing import check_shape, crop_sample, enhance
-from llebench.errors import ImageError, LLEBenchError, OutputNotWritable, RunConfigError
+from llebench.errors import ImageError, LLEBenchError, OutputNotWritable, ReportedElsewhere, RunConfigError
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
 from llebench.lock import RunLock
@@ -34,6 +37,7 @@ from llebench.manifest import dataset_entry, method_entry, metric_entry, row_var
 from llebench.results import output_image_path
 from llebench.run_summary import Failure, RunSummary
 from llebench.scoring import Score, Scorer
+from llebench.sharding import ProgressBoard, Unit, assign_units
 from llebench.stats import DEFAULT_SEED, LEVEL, RESAMPLES
 from llebench.store import ResultsStore
 
@@ -60,12 +64,20 @@ class RunPlan:
 
 
 class Runner:
-    """Executes one :class:`RunPlan` against a results directory."""
+    """Executes one :class:`RunPlan` against a results directory.
 
-    def __init__(self, plugins: PluginSet, plan: RunPlan, progress: bool | None = None) -> None:
+    Under torchrun, one Runner per rank (``shard``): rank 0 holds the directory's lock,
+    writes the manifest and merges the ranks' journals at the end; each rank computes the
+    units :func:`llebench.sharding.assign_units` gives it (see docs/scaling.md).
+    """
+
+    def __init__(self, plugins: PluginSet, plan: RunPlan, progress: bool | None = None,
+                 shard: DistInfo | None = None) -> None:
         self.plugins = plugins
         self.plan = plan
         self.progress = progress
+        self.shard = shard or DistInfo()
+        self.board = ProgressBoard(plan.out, self.shard.rank, self.shard.world_size)
         self.store: ResultsStore | None = None  # opened by run(), under the directory's writer lock
         self.summary = RunSummary(out=plan.out)
         self._pending: deque[tuple[dict[str, Any], Future]] = deque()
@@ -109,6 +121,7 @@ class Runner:
                           "interval": "percentile bootstrap of the mean over images",
                           "test": "paired Wilcoxon signed-rank, Holm-corrected, alpha 0.05"},
             "invocations": [{"started": provenance.now(), "limit": self.plan.limit, "metric_batch": self.metric_batch,
+                             "ranks": self.shard.world_size, "ranks_per_host": self.shard.local_world_size,
                              "reuse_cpu_memory": self.plan.reuse_cpu_memory, **env}],
             **env,
         }
@@ -134,19 +147,42 @@ class Runner:
 
     def run(self) -> RunSummary:
         """Compute what the results directory lacks, holding its writer lock throughout."""
-        with RunLock(self.plan.out):
-            removed = remove_stale_temporaries(self.plan.out)
-            if removed:
-                logger.info("%s: removed %d temporary files left by a killed run", self.plan.out, removed)
-            self.store = ResultsStore(self.plan.out)
+        with ExitStack() as held:
+            self._on_rank0(lambda: self._open(held))
+            if self.store is None:  # the other ranks open after rank 0 folded a killed run's leftovers
+                self.store = ResultsStore(self.plan.out, shard=self.shard.rank)
             return self._run()
+
+    def _open(self, held: ExitStack) -> None:
+        held.enter_context(RunLock(self.plan.out))
+        removed = remove_stale_temporaries(self.plan.out)
+        if removed:
+            logger.info("%s: removed %d temporary files left by a killed run", self.plan.out, removed)
+        self.board.clear()
+        self.store = ResultsStore(self.plan.out, shard=0 if self.shard.enabled else None)
+
+    def _on_rank0(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on rank 0 only; when it raises, every rank stops (rank 0 says why)."""
+        problem = None
+        if self.shard.rank == 0:
+            try:
+                action()
+            except LLEBenchError as exc:
+                if not self.shard.enabled:
+                    raise
+                problem = exc
+        message = broadcast(None if problem is None else str(problem), self.shard)
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise ReportedElsewhere(message)
 
     def _run(self) -> RunSummary:
         if self.plan.reuse_cpu_memory and self.plan.device == "cpu":
             keep_freed_memory()
         methods, datasets, metrics = self._build_all()
         all_ids = self._dataset_ids(datasets)
-        self.store.merge_manifest(self._manifest_update(methods, datasets, metrics, all_ids))
+        self._on_rank0(lambda: self.store.merge_manifest(self._manifest_update(methods, datasets, metrics, all_ids)))
         for label, obj in {**methods, **metrics}.items():
             if isinstance(obj, str):
                 self.summary.setup_errors.append(obj)
@@ -161,27 +197,93 @@ class Runner:
         # a method's first call is slower (allocations, kernels chosen): not timed when a metric uses timing
         self._warm_up = any(getattr(m, "uses_timing", False) for found in applicable.values() for m in found.values())
         self._warmed: set[str] = set()
-        workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive)
+        if self._warm_up and self.shard.local_world_size > 1 and self.shard.rank == 0:
+            self.summary.warnings.append(f"timing metrics were measured while {self.shard.local_world_size} ranks "
+                                         "shared each host: compare seconds only between runs launched alike")
+        workers = Scorer.choose_workers(self.plan.workers, self.plan.device, self.plugins.reproducible, expensive,
+                                        processes_per_host=self.shard.local_world_size)
         self.scorer = Scorer(metrics, self.plan.metrics, self.plan.device, self.plugins.dirs, workers, self.metric_batch,
                              reuse_memory=self.plan.reuse_cpu_memory, data_root=self.plan.data_root)
         # results wait in submission order: room for the workers' queue and a full batch per method
         self._keep = 2 * max(1, self.scorer.pool_size) + (self.metric_batch - 1) * len(methods)
+        todo, self._complete = self._my_units(work, methods, applicable)
+        self._processed = 0
         try:
-            with tqdm(total=total, desc="llebench run", unit="img",
-                      disable=None if self.progress is None else not self.progress) as bar, \
+            with tqdm(total=total, desc="llebench run", unit="img", disable=self.shard.rank != 0 or (
+                    None if self.progress is None else not self.progress)) as bar, \
                     ThreadPoolExecutor(1, thread_name_prefix="llebench-read") as reader:
-                for label, dataset, ids in work:
-                    self._run_dataset(label, dataset, ids, methods, applicable[label], reader, bar)
+                self._show(bar)
+                for label, dataset, _ in work:
+                    self._run_dataset(label, dataset, todo[label], methods, applicable[label], reader, bar)
                 self._collect(keep=0)
+                self._show(bar, force=True)
+                self._wait_for_other_ranks(bar)
         finally:
             self.scorer.close()
-        self.store.finish()
-        self.summary.means = self.store.write_summary(self.plan.bootstrap_seed)
-        self.summary.formats = {label: entry.get("format") or "" for label, entry in
-                                self.store.manifest.get("metrics", {}).items()}
-        self.store.manifest["finished"] = provenance.now()
-        self.store.write_manifest()
+        self._gather_counts()
+        if self.shard.rank == 0:
+            self.store.finish()
+            self.board.clear()
+            self.summary.means = self.store.write_summary(self.plan.bootstrap_seed)
+            self.summary.formats = {label: entry.get("format") or "" for label, entry in
+                                    self.store.manifest.get("metrics", {}).items()}
+            self.store.manifest["finished"] = provenance.now()
+            self.store.write_manifest()
         return self.summary
+
+    def _my_units(self, work: list[tuple[str, Dataset, list[str]]], methods: dict,
+                  applicable: dict[str, dict]) -> tuple[dict[str, list[tuple[str, dict[str, list[str]]]]], int]:
+        """This rank's images of each dataset, each with the metrics each method still lacks
+        there; and the number of units already complete. Rank 0 counts what is reused."""
+        missing, lacking, complete = [], {}, 0
+        for label, _, ids in work:
+            metrics = applicable[label]
+            for position, image_id in enumerate(ids):
+                needed = {method: [m for m in metrics if not self.store.has_score(method, label, image_id, m)]
+                          for method in methods}
+                if self.shard.rank == 0:
+                    self.summary.reused += sum(len(metrics) - len(n) for n in needed.values())
+                complete += sum(not n for n in needed.values())
+                if any(needed.values()):
+                    missing.append((label, image_id, position, [m for m, n in needed.items() if n]))
+                    lacking[label, image_id] = needed
+        owners = assign_units(missing, self.shard.world_size)
+        todo: dict[str, list[tuple[str, dict[str, list[str]]]]] = {label: [] for label, _, _ in work}
+        for label, image_id, _, lacking_methods in missing:
+            mine = {m: lacking[label, image_id][m] for m in lacking_methods
+                    if owners[Unit(label, image_id, m)] == self.shard.rank}
+            if mine:
+                todo[label].append((image_id, mine))
+        return todo, complete
+
+    def _wait_for_other_ranks(self, bar: tqdm) -> None:
+        """Rank 0 keeps the bar moving with the other ranks' counts until every rank is done."""
+        if not self.shard.enabled:
+            return
+        import torch.distributed as dist
+
+        done = dist.barrier(async_op=True)
+        if self.shard.rank != 0:
+            done.wait()
+            return
+        while not done.is_completed():
+            self._show(bar)
+            time.sleep(0.2)
+        self._show(bar, force=True)
+
+    def _show(self, bar: tqdm, force: bool = False) -> None:
+        """The bar of the whole job: units complete at start, and those processed since by every rank."""
+        self.board.publish(self._processed, force)
+        if self.shard.rank == 0:
+            bar.update(self._complete + self._processed + self.board.others(force) - bar.n)
+
+    def _gather_counts(self) -> None:
+        """Rank 0's summary covers every rank: add up what the others computed and what failed there."""
+        parts = gather((self.summary.computed, self.summary.failures, self.summary.recomputed), self.shard)
+        if self.shard.rank == 0 and self.shard.enabled:
+            self.summary.computed = sum(part[0] for part in parts)
+            self.summary.failures = [failure for part in parts for failure in part[1]]
+            self.summary.recomputed = [path for part in parts for path in part[2]]
 
     def _applicable_metrics(self, label: str, dataset: Dataset, metrics: dict) -> dict[str, Metric | str]:
         applicable = {}
@@ -197,18 +299,9 @@ class Runner:
                 applicable[name] = metric
         return applicable
 
-    def _run_dataset(self, label: str, dataset: Dataset, ids: list[str], methods: dict,
-                     metrics: dict[str, Metric | str], reader: ThreadPoolExecutor, bar: tqdm) -> None:
-        """Enhance and score every image, reading the next image while this one is processed."""
-        todo: list[tuple[str, dict[str, list[str]]]] = []
-        for image_id in ids:
-            needed = {method: [m for m in metrics if not self.store.has_score(method, label, image_id, m)]
-                      for method in methods}
-            self.summary.reused += sum(len(metrics) - len(n) for n in needed.values())
-            if any(needed.values()):
-                todo.append((image_id, needed))
-            else:
-                bar.update(len(methods))
+    def _run_dataset(self, label: str, dataset: Dataset, todo: list[tuple[str, dict[str, list[str]]]],
+                     methods: dict, metrics: dict[str, Metric | str], reader: ThreadPoolExecutor, bar: tqdm) -> None:
+        """Enhance and score this rank's units, reading the next image while this one is processed."""
         loads = [reader.submit(dataset.load, image_id) for image_id, _ in todo[:2]]
         for index, (image_id, needed) in enumerate(todo):
             if index + 2 < len(todo):
@@ -216,7 +309,8 @@ class Runner:
             self._run_image(label, image_id, loads[index], methods, needed, metrics)
             loads[index] = None  # release the sample
             self._collect(keep=self._keep)
-            bar.update(len(methods))
+            self._processed += len(needed)
+            self._show(bar)
 
     def _run_image(
         self, dataset_label: str, image_id: str, load: Future, methods: dict, needed: dict[str, list[str]],

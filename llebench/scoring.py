@@ -208,9 +208,11 @@ class Scorer:
         return DEFAULT_CUDA_BATCH if device.startswith("cuda") else 1
 
     @staticmethod
-    def choose_workers(requested: int | None, device: str, reproducible: bool, pooled_evaluations: int) -> int:
+    def choose_workers(requested: int | None, device: str, reproducible: bool, pooled_evaluations: int,
+                       processes_per_host: int = 1) -> int:
         """``requested`` if given; else half the cores on a CPU run with enough expensive work
-        and at least ``MIN_POOLED_CORES`` cores.
+        and at least ``MIN_POOLED_CORES`` cores (shared among the ``processes_per_host`` ranks
+        of a sharded run on one host).
 
         Never a pool when plugins were registered in-process (a worker could not load them).
         """
@@ -221,7 +223,7 @@ class Scorer:
         cores = os.cpu_count() or 1
         if device != "cpu" or pooled_evaluations < MIN_POOLED_EVALUATIONS or cores < MIN_POOLED_CORES:
             return 0
-        return cores // 2
+        return cores // 2 // max(1, processes_per_host)
 
     def submit(self, labels: list[str], output: torch.Tensor, sample: Sample, record: EnhanceRecord) -> list[Future]:
         """Futures of lists of :class:`Score`, one list per destination."""

@@ -88,6 +88,9 @@ def summarize(scores, n_total: Mapping[str, int], seed: int = DEFAULT_SEED, resa
     import pandas as pd
 
     rows = []
+    # in image order: the numbers must not depend on the order the rows were written in
+    # (a resumed or sharded run appends in a different order than an uninterrupted one)
+    scores = scores.sort_values("image", kind="stable")
     for (method, dataset, metric), group in scores.groupby(["method", "dataset", "metric"], sort=True):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=np.float64)
         ok = ok[np.isfinite(ok)]

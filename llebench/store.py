@@ -21,32 +21,58 @@ from llebench.atomic import atomic_write_text, atomic_writer
 from llebench.errors import OutputNotWritable, RunConfigError
 from llebench.results import (
     OUTPUT_COLUMNS, OUTPUT_KEY, SCORE_COLUMNS, SCORE_KEY, details_path, output_image_path, read_journal,
+    read_journals, shard_files,
 )
 
 
-class Journal:
-    """An append-only CSV table keyed by some columns; the last row for a key wins."""
+def shard_path(path: Path, shard: int) -> Path:
+    """The journal one rank of a sharded run appends to (``scores.rank1.csv``)."""
+    return path.with_name(f"{path.stem}.rank{shard}{path.suffix}")
 
-    def __init__(self, path: Path, columns: Sequence[str], key: Sequence[str]) -> None:
+
+class Journal:
+    """An append-only CSV table keyed by some columns; the last row for a key wins.
+
+    In a sharded run (``torchrun ... llebench run``) each rank appends to its own file,
+    ``shard_path(path, rank)``, and reads the main file and every rank's; :meth:`compact`
+    merges them all into the main file and removes the rank files. The first writer to
+    open a directory (a single process, or rank 0, which opens before the other ranks)
+    folds rank files left by a killed sharded run into the main file first, so every
+    row appended afterwards is newer than every row it could replace.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], key: Sequence[str], shard: int | None = None) -> None:
         self.path = path
+        self.write_path = path if shard is None else shard_path(path, shard)
         self.columns = tuple(columns)
         self.key = tuple(key)
         self._cut_torn_line()
-        self.rows: dict[tuple[str, ...], dict[str, str]] = read_journal(path, self.columns, self.key)
         if self.path.exists() and self.path.stat().st_size and self._header() != self.columns:
+            self.rows = read_journal(path, self.columns, self.key)
             self.compact()  # written by an older llebench with fewer columns: appends need the new header
+        self.rows: dict[tuple[str, ...], dict[str, str]] = self._read_all()
+        if shard in (None, 0) and self.shards():
+            self.compact()
+
+    def shards(self) -> list[Path]:
+        """Every rank's file, in rank order."""
+        return shard_files(self.path)
+
+    def _read_all(self) -> dict[tuple[str, ...], dict[str, str]]:
+        """The main file, then every rank's (a torn last line of any is left out, in memory)."""
+        return read_journals(self.path, self.columns, self.key)
 
     def _cut_torn_line(self) -> None:
-        """A torn last row from a killed run: cut it off on disk (only a writer does this)."""
-        if not self.path.exists():
+        """A torn last row from a killed run: cut it off our own file (only its writer does this)."""
+        if not self.write_path.exists():
             return
-        data = self.path.read_bytes()
+        data = self.write_path.read_bytes()
         if data and not data.endswith(b"\n"):
             try:
-                with open(self.path, "r+b") as fh:
+                with open(self.write_path, "r+b") as fh:
                     fh.truncate(data.rfind(b"\n") + 1)
             except OSError as exc:
-                raise OutputNotWritable.wrap(self.path, exc) from exc
+                raise OutputNotWritable.wrap(self.write_path, exc) from exc
 
     def _header(self) -> tuple[str, ...]:
         with open(self.path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
@@ -63,13 +89,13 @@ class Journal:
         text_row = {c: _format(row.get(c, "")) for c in self.columns}
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        if not self.write_path.exists() or self.write_path.stat().st_size == 0:
             writer.writerow(self.columns)
         writer.writerow([text_row[c] for c in self.columns])
         data = buf.getvalue().encode("utf-8", "surrogateescape")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            self.write_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.write_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             try:
                 size = os.fstat(fd).st_size
                 try:
@@ -82,11 +108,15 @@ class Journal:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise OutputNotWritable.wrap(self.path, exc) from exc
+            raise OutputNotWritable.wrap(self.write_path, exc) from exc
         self.rows[self._key(text_row)] = text_row
 
     def compact(self) -> None:
-        """Rewrite deduplicated and sorted, atomically."""
+        """Every rank's rows merged into the main file, deduplicated and sorted, atomically; then
+        the rank files go (a kill in between leaves both: the next reader merges them again)."""
+        shards = self.shards()
+        if shards:
+            self.rows = self._read_all()
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(self.columns)
@@ -94,6 +124,8 @@ class Journal:
             writer.writerow([self.rows[key].get(c, "") for c in self.columns])
         with atomic_writer(self.path) as handle:
             handle.write(buf.getvalue().encode("utf-8", "surrogateescape"))
+        for path in shards:
+            path.unlink(missing_ok=True)
 
 
 def _format(value: Any) -> str:
@@ -105,7 +137,7 @@ def _format(value: Any) -> str:
 class ResultsStore:
     """Reads and writes one results directory; knows what is already computed."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], shard: int | None = None) -> None:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise RunConfigError(f"--out {self.root} is a file, not a directory")
@@ -113,8 +145,8 @@ class ResultsStore:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputNotWritable.wrap(self.root, exc) from exc
-        self.scores = Journal(self.root / "scores.csv", SCORE_COLUMNS, SCORE_KEY)
-        self.outputs = Journal(self.root / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY)
+        self.scores = Journal(self.root / "scores.csv", SCORE_COLUMNS, SCORE_KEY, shard)
+        self.outputs = Journal(self.root / "outputs.csv", OUTPUT_COLUMNS, OUTPUT_KEY, shard)
         self.manifest_path = self.root / "manifest.json"
         try:
             self.manifest: dict[str, Any] = (

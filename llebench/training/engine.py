@@ -26,7 +26,7 @@ from llebench import provenance
 from llebench.context import Context
 from llebench.errors import LLEBenchError, RunConfigError
 from llebench.plugins import PluginSet
-from llebench.training import distributed
+from llebench import distributed
 from llebench.training.api import StepOutput, TrainContext, Trainer
 from llebench.training.checkpoint import CheckpointDir, atomic_torch_save
 from llebench.training.config import TrainConfig

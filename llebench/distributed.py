@@ -1,4 +1,5 @@
-"""DDP set-up from the environment ``torchrun`` provides (RANK, WORLD_SIZE, LOCAL_RANK).
+"""The process group ``torchrun`` provides (RANK, WORLD_SIZE, LOCAL_RANK), for training (DDP)
+and for sharded evaluation (``torchrun ... -m llebench run``).
 
 Without those variables the run is a single process. The process group is gloo on CPU
 and nccl on CUDA; ``--device cuda`` under torchrun uses ``cuda:LOCAL_RANK``.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -20,6 +23,8 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    #: processes of this job on this host (torchrun's LOCAL_WORLD_SIZE): they share its cores
+    local_world_size: int = 1
     #: True when this module created the process group (and so destroys it)
     owns_group: bool = False
 
@@ -28,11 +33,17 @@ class DistInfo:
         return self.world_size > 1
 
 
-def setup(device: str) -> tuple[DistInfo, torch.device]:
-    """Join the process group when launched by torchrun; return the info and the device to use."""
+def setup(device: str, timeout: timedelta | None = None) -> tuple[DistInfo, torch.device]:
+    """Join the process group when launched by torchrun; return the info and the device to use.
+
+    ``timeout`` bounds every collective (torch's default is 30 minutes when None); a sharded
+    evaluation passes a long one, since a rank that finishes its shard early waits for the
+    slowest at the end.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     wants_cuda = device.startswith("cuda")
     if wants_cuda and not torch.cuda.is_available():
         raise RunConfigError(f"device {device}: CUDA is not available (torch {torch.__version__})")
@@ -44,9 +55,9 @@ def setup(device: str) -> tuple[DistInfo, torch.device]:
         torch.cuda.set_device(target)
     owns = False
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo", timeout=timeout)
         owns = True
-    return DistInfo(rank, world_size, local_rank, owns), target
+    return DistInfo(rank, world_size, local_rank, local_world_size, owns), target
 
 
 def teardown(info: DistInfo) -> None:
@@ -57,6 +68,24 @@ def teardown(info: DistInfo) -> None:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def broadcast(value: Any, info: DistInfo) -> Any:
+    """Rank 0's ``value`` on every rank (a picklable object; every rank must call this)."""
+    if not info.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def gather(value: Any, info: DistInfo) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank (every rank must call this)."""
+    if not info.enabled:
+        return [value]
+    found: list[Any] = [None] * info.world_size
+    dist.all_gather_object(found, value)
+    return found
 
 
 def mean_over_ranks(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
