@@ -100,7 +100,8 @@ class Enhancer(Component, abc.ABC):
     year: ClassVar[int | None] = None
     venue: ClassVar[str] = ""
     licence: ClassVar[str] = ""
-    #: named variants (``-o METHOD.variant=NAME``), the default first
+    #: named variants (``-o METHOD.variant=NAME``), the default (published) one first: score
+    #: rows and tables name a variant only when it is not the default
     variants: ClassVar[tuple[str, ...]] = ()
 
     @property

@@ -34,8 +34,15 @@ _SHOWN_ELSEWHERE = ("weights", "allow_untrained")
 
 
 def row_variant(enhancer: Enhancer, spec: ComponentSpec) -> str:
-    """The variant stored in every score row: what makes this row differ from the published method."""
-    parts = [enhancer.variant] if enhancer.variant else []
+    """The variant stored in every score row: what makes this row differ from the published method.
+
+    A method's default named variant (the first of ``variants``) is its published
+    configuration: it is not a difference, so it is not stored (nor marked in tables).
+    """
+    own = enhancer.variant
+    if own and enhancer.variants and own == enhancer.variants[0]:
+        own = ""
+    parts = [own] if own else []
     if "weights" in spec.options:
         parts.append("custom-weights")
     if enhancer.settings().get("untrained"):
