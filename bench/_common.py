@@ -46,6 +46,17 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory in GB (Linux VmHWM).
+
+    Not ``ru_maxrss``: Linux carries the parent's peak into a child's ``ru_maxrss`` across
+    exec, so a child started by a large process would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kib / 1024 ** 2
+
+
 def best_of(repeats: int, fn: Callable[[], object]) -> float:
     """Median wall time of ``repeats`` calls after one warm-up call."""
     fn()

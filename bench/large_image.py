@@ -1,6 +1,6 @@
 """Large images: zero_dce on a 6000x4000 photo, tiled, within a memory budget.
 
-Each measurement runs in its own process so its peak resident memory (ru_maxrss) is its
+Each measurement runs in its own process so its peak resident memory (VmHWM) is its
 own. The image is a DICM photo upscaled to the target size.
 
 * memory: tiled (``tile=1024``) at 6000x4000: peak RSS <= 3 GB.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from _common import Result, data_dir, report, weights_dir
+from _common import Result, data_dir, peak_rss_gb, report, weights_dir
 
 TILE = 1024
 
@@ -45,8 +44,7 @@ def measure(width: int, height: int, tile: int | None, save: str | None) -> dict
         seconds = time.perf_counter() - start
     if save:
         torch.save(output[..., ::7, ::7].clone(), save)  # a subsample: enough to compare exactly
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-    return {"seconds": seconds, "peak_gb": peak_gb}
+    return {"seconds": seconds, "peak_gb": peak_rss_gb()}
 
 
 def child(width: int, height: int, tile: int | None, save: str | None = None) -> dict:
