@@ -97,3 +97,14 @@ def mean_over_ranks(values: dict[str, float], info: DistInfo, device: torch.devi
     dist.all_reduce(tensor)
     tensor /= info.world_size
     return dict(zip(keys, tensor.tolist()))
+
+
+def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """Average the gradients of parameters DDP does not wrap (a loss term's projection head)
+    over the processes, as DDP does for the network (every rank must call this)."""
+    world = dist.get_world_size()
+    for parameter in parameters:
+        if parameter.grad is None:  # unused on this rank this step: it still joins the reduction
+            parameter.grad = torch.zeros_like(parameter)
+        dist.all_reduce(parameter.grad)
+        parameter.grad /= world

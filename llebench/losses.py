@@ -5,7 +5,7 @@ A trainer config lists extra terms::
     [[losses]]
     name = "cr"          # a registered loss (llebench plugins lists them)
     weight = 0.1         # its weight in the total loss
-    layers = [1, 3, 5, 9, 13]   # any other key is an option of the loss
+    layers = ["relu1_1", "relu2_1"]   # any other key is an option of the loss
 
 Each term is built through the registry as ``Loss(context, **options)``, called once per
 step with a :class:`LossInputs`, and logged under its name as its own column of

@@ -98,6 +98,30 @@ def test_trainer_example(plugin_dir, tmp_path, capsys):
     assert log["brightness"].iloc[-1] > log["brightness"].iloc[0] and float(model["model"]["log_gain"]) > 0
 
 
+def test_loss_example(plugin_dir, tmp_path):
+    photos = tmp_path / "data" / "photos"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        Image.fromarray(rng.integers(20, 80, (40, 40, 3), dtype=np.uint8)).save(photos / f"{index}.png")
+    config = tmp_path / "gain.toml"
+    config.write_text('[train]\niterations = 4\nbatch_size = 4\nprogress = false\nlog_every = 1\n'
+                      '[optimizer]\nlr = 0.05\n[data]\nroot = "photos"\n'
+                      '[[losses]]\nname = "tv"\nweight = 0.5\npower = 2\n')
+    out = tmp_path / "runs" / "gain"
+    plugins = ["--plugins-dir", str(plugin_dir("trainer")), "--plugins-dir", str(plugin_dir("loss"))]
+    assert main(["train", "learned_gain", "--config", str(config), "--out", str(out), *plugins,
+                 "--data-root", str(tmp_path / "data")]) == 0
+    log = pd.read_csv(out / "train_log.csv")
+    target_term = (log["brightness"] - 0.5) ** 2
+    assert (log["tv"] > 0).all() and np.allclose(log["loss"], target_term + 0.5 * log["tv"], rtol=1e-4)
+    assert torch.load(out / "model.pt", weights_only=True)["provenance"]["losses"] == {
+        "tv": {"name": "tv", "weight": 0.5, "power": 2.0}}
+    config.write_text(config.read_text().replace("power = 2", "power = -1"))
+    assert main(["train", "learned_gain", "--config", str(config), "--out", str(tmp_path / "runs" / "bad"),
+                 *plugins, "--data-root", str(tmp_path / "data")]) == 2
+
+
 def test_command_example(plugin_dir, capsys):
     assert main(["count", "sample", "--plugins-dir", str(plugin_dir("command"))]) == 0
     assert capsys.readouterr().out.strip() == "sample: 4 images"

@@ -24,8 +24,10 @@ def cmd_train(args: argparse.Namespace, context: Context) -> int:
         overrides[f"{table}.{key}"] = value
     if args.device:
         overrides["train.device"] = args.device
-    if args.feature_nets:
-        overrides["method.feature_nets"] = args.feature_nets
+    if args.feature_nets:  # the [[losses]] terms' feature networks, and the trainer's own if it has any
+        overrides["train.feature_nets"] = args.feature_nets
+        if "feature_nets" in trainer_cls.method_schema():
+            overrides["method.feature_nets"] = args.feature_nets
     config = TrainConfig.load(args.config, trainer_cls, overrides)
     out = Path(args.out) if args.out else DEFAULT_TRAIN_OUT / args.method
     try:
@@ -57,7 +59,8 @@ def llebench_register_commands(cli: CommandLine) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     parser.add_argument("--device", help="cpu or cuda (overrides train.device)")
     parser.add_argument("--feature-nets", choices=("pretrained", "random"),
-                        help="frozen feature networks of trainers and losses that use them (method.feature_nets); "
+                        help="frozen feature networks of the trainer (method.feature_nets, where it has "
+                             "any) and of the [[losses]] terms (train.feature_nets); "
                              "random is for smoke tests only and marks checkpoints untrained")
     parser.add_argument("--data-root", help="root for relative [data] paths (default: $LLEBENCH_DATA)")
     parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",

@@ -103,6 +103,12 @@ class VGGFeatures(nn.Module):
             raise LLEBenchError(f"VGG-{self.depth} features have indices 0..{max(self.names.values())}, got {layer}")
         return int(layer)
 
+    def channels(self, layer: int | str) -> int:
+        """How many channels the output after ``layer`` has (that of the last convolution up to it)."""
+        index = self.index(layer)
+        convs = [m for m in self.layers[: index + 1] if isinstance(m, nn.Conv2d)]
+        return convs[-1].out_channels if convs else 3
+
     @classmethod
     def pretrained(cls, depth: int = 16, normalize: bool = True, last: int | str = "relu4_3",
                    weights: str | os.PathLike[str] | None = None) -> VGGFeatures:
@@ -118,6 +124,24 @@ class VGGFeatures(nn.Module):
         except RuntimeError as exc:
             raise LLEBenchError(f"{path}: not a torchvision VGG-{depth} state_dict ({exc})") from exc
         return net
+
+    @classmethod
+    def random(cls, depth: int = 16, normalize: bool = True, last: int | str = "relu4_3", seed: int = 0) -> VGGFeatures:
+        """An untrained extractor (PyTorch's default initialisation), seeded (the global RNG is
+        left untouched): smoke tests only; whoever uses it marks its results untrained."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(depth, normalize, last)
+
+    @classmethod
+    def for_training(cls, feature_nets: str, depth: int = 16, normalize: bool = True, last: int | str = "relu4_3",
+                     weights: str | os.PathLike[str] | None = None, seed: int = 0) -> VGGFeatures:
+        """``feature_nets = "pretrained"`` (the published file) or ``"random"`` (:meth:`random`)."""
+        if feature_nets == "random":
+            return cls.random(depth, normalize, last, seed)
+        if feature_nets != "pretrained":
+            raise LLEBenchError(f"feature_nets must be 'pretrained' or 'random', got {feature_nets!r}")
+        return cls.pretrained(depth, normalize, last, weights)
 
     def train(self, mode: bool = True) -> VGGFeatures:
         """Always in eval mode: the network is frozen."""

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from llebench.context import Context, Registry, data_root_from_env
+from llebench.losses import LossInputs
 from llebench.schema import Key, schema_of
 
 if TYPE_CHECKING:
@@ -72,10 +73,16 @@ class TrainContext:
 
 @dataclass
 class StepOutput:
-    """The result of one training step: the loss to minimise and scalars to log."""
+    """The result of one training step: the loss to minimise and scalars to log.
+
+    ``loss_inputs`` (the step's input, output and, on paired data, reference) lets the
+    config's ``[[losses]]`` terms apply to this trainer (:mod:`llebench.training.terms`);
+    a trainer that leaves it None cannot take extra terms.
+    """
 
     loss: torch.Tensor
     logs: dict[str, float | torch.Tensor] = field(default_factory=dict)
+    loss_inputs: LossInputs | None = None
 
 
 class Trainer(abc.ABC):

@@ -40,6 +40,9 @@ ENGINE_SCHEMA: dict[str, Key] = {
     "ema_decay": Key((float,), 0.0, in_range(0.0, 1.0)),    # > 0 keeps an EMA of the weights (mean teacher)
     "export_ema": Key((bool,), False),                      # store the EMA weights (not the raw ones) under "model"
     "progress": Key((bool,), True),                         # tqdm progress bar (main process only)
+    # frozen feature networks of the [[losses]] terms (a trainer's own: its method.feature_nets);
+    # "random" is for smoke tests only and marks checkpoints untrained
+    "feature_nets": Key((str,), "pretrained", one_of("pretrained", "random")),
 }
 
 OPTIMIZER_SCHEMA: dict[str, Key] = {
@@ -83,6 +86,36 @@ def _merge(schema: Mapping[str, Key], given: Mapping[str, Any], where: str, pref
     return copy.deepcopy(validate_table(given, schema, where, prefix))
 
 
+#: keys of a ``[[losses]]`` entry that the engine reads; every other key is an option of the loss
+LOSS_ENTRY_SCHEMA: dict[str, Key] = {
+    "name": Key((str,), ""),        # a registered loss (llebench plugins lists them)
+    "weight": Key((float,), 1.0, at_least(0)),
+    "label": Key((str,), ""),       # its train_log.csv column; default: the name
+}
+
+
+def loss_entries(raw: Any, where: str) -> list[dict[str, Any]]:
+    """The ``[[losses]]`` list checked: each entry a table with a name; labels unique."""
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        raise RunConfigError(f"{where}: losses must be a list of tables ([[losses]] entries)")
+    entries, labels = [], set()
+    for number, entry in enumerate(raw, 1):
+        known = {key: value for key, value in entry.items() if key in LOSS_ENTRY_SCHEMA}
+        checked = validate_table(known, LOSS_ENTRY_SCHEMA, where, f"losses[{number}].")
+        if not checked["name"]:
+            raise RunConfigError(f"{where}: losses[{number}] has no name (e.g. name = \"cr\")")
+        if "feature_nets" in entry:
+            raise RunConfigError(f"{where}: losses[{number}].feature_nets: set train.feature_nets (or pass "
+                                 "--feature-nets) instead; it applies to every term")
+        checked["label"] = checked["label"] or checked["name"]
+        if checked["label"] in labels:
+            raise RunConfigError(f"{where}: two losses are logged as {checked['label']!r}: give one a label = \"...\"")
+        labels.add(checked["label"])
+        options = {key: copy.deepcopy(value) for key, value in entry.items() if key not in LOSS_ENTRY_SCHEMA}
+        entries.append({**checked, "options": options})
+    return entries
+
+
 @dataclass
 class TrainConfig:
     """The merged configuration of one training run (see module docstring)."""
@@ -93,19 +126,23 @@ class TrainConfig:
     optimizer: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(OPTIMIZER_DEFAULTS))
     scheduler: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SCHEDULER_DEFAULTS))
     validation: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(VALIDATION_DEFAULTS))
+    #: ``[[losses]]``: extra terms, each ``{"name", "weight", "label", "options"}``
+    losses: list[dict[str, Any]] = field(default_factory=list)
 
     TABLES = ("train", "optimizer", "scheduler", "validation", "data", "method")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], trainer_cls: type, where: str = "config") -> TrainConfig:
         """Merge ``raw`` (tables as in the TOML file) over the engine's and the trainer's defaults."""
-        unknown = set(raw) - set(cls.TABLES)
+        unknown = set(raw) - set(cls.TABLES) - {"losses"}
         if unknown:
-            raise RunConfigError(f"{where}: unknown tables {', '.join(sorted(unknown))} (known: {', '.join(cls.TABLES)})")
+            raise RunConfigError(f"{where}: unknown tables {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(cls.TABLES)} and [[losses]])")
         for table, value in raw.items():
-            if not isinstance(value, Mapping):
+            if table != "losses" and not isinstance(value, Mapping):
                 raise RunConfigError(f"{where}: [{table}] must be a table")
         return cls(
+            losses=loss_entries(raw.get("losses", []), where),
             train=_merge(ENGINE_SCHEMA, raw.get("train", {}), where, "train."),
             optimizer=_merge(OPTIMIZER_SCHEMA, raw.get("optimizer", {}), where, "optimizer."),
             scheduler=_merge(SCHEDULER_SCHEMA, raw.get("scheduler", {}), where, "scheduler."),
@@ -126,12 +163,16 @@ class TrainConfig:
         return cls.from_dict(raw, trainer_cls, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        return {table: copy.deepcopy(getattr(self, table)) for table in self.TABLES}
+        tables = {table: copy.deepcopy(getattr(self, table)) for table in self.TABLES}
+        return {**tables, "losses": [{"name": e["name"], "weight": e["weight"], "label": e["label"], **e["options"]}
+                                     for e in self.losses]}
 
     def differences(self, other: Mapping[str, Any]) -> list[str]:
         """``table.key`` entries that differ from ``other`` (a stored ``to_dict()``) and may not."""
         mine = self.to_dict()
         changed = []
+        if mine["losses"] != other.get("losses", []):
+            changed.append(f"losses: {other.get('losses', [])!r} -> {mine['losses']!r}")
         for table in self.TABLES:
             keys = set(mine[table]) | set(other.get(table, {}))
             for key in sorted(keys):

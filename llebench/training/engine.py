@@ -34,6 +34,7 @@ from llebench.cpu_memory import keep_freed_memory
 from llebench.training.data import GlobalBatchSampler, KeyedDataset
 from llebench.training.ema import EMA
 from llebench.training.logs import TrainLogger
+from llebench.training.terms import LossTerms
 from llebench.training.validation import Validator
 
 MODEL_FORMAT = "llebench-trained-model/1"
@@ -236,6 +237,10 @@ class TrainStep:
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
             raise TrainingError(f"trainer {trainer.name!r} built a model without trainable parameters")
+        #: the config's [[losses]]; their trainable parts (projection heads) are optimised too
+        self.terms = LossTerms(config.losses, self.context, str(t["feature_nets"]))
+        self.term_parameters = self.terms.parameters()
+        self.parameters += self.term_parameters
         self.optimizer = build_optimizer(config.optimizer, self.parameters)
         self.scheduler = build_scheduler(config.scheduler, self.optimizer, int(t["iterations"]))
         self.scaler = torch.amp.GradScaler(device.type, enabled=t["amp"] == "fp16")
@@ -252,10 +257,14 @@ class TrainStep:
         batch = to_device(batch, device, context.channels_last)
         with autocast_context(device, context.amp_dtype):
             step = self.trainer.training_step(self.wrapped, batch)
+            if self.terms:
+                step.loss = self.terms.add_to(step.loss, step.logs, step.loss_inputs, self.trainer.name)
         if not torch.isfinite(step.loss.detach()):
             raise NonFiniteLoss(f"iteration {iteration + 1}: the loss is {step.loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(step.loss).backward()
+        if self.term_parameters and context.world_size > 1:  # DDP averages the network's gradients only
+            distributed.average_gradients(self.term_parameters)
         grad_norm = None
         if self.clip > 0:
             self.scaler.unscale_(self.optimizer)
@@ -311,6 +320,7 @@ class _Run:
         step.scaler.load_state_dict(s["scaler"])
         if step.ema is not None:
             step.ema.load_state_dict(s["ema"])
+        step.terms.load_state_dict(s.get("losses", {}))
         self.trainer.load_state_dict(s["trainer"])
         set_rng_state(s["rng"])
         return int(state["iteration"])
@@ -322,14 +332,18 @@ class _Run:
                                          self.info.rank, self.info.world_size)
         except ValueError as exc:
             raise RunConfigError(f"train.batch_size: {exc}") from exc
+        # its own generator: iterating a loader draws a base seed, which from the global RNG
+        # would shift every later global draw of a resumed run (a loss's sampled patches)
         return torch.utils.data.DataLoader(KeyedDataset(dataset), batch_sampler=sampler,
-                                           num_workers=int(t["num_workers"]), pin_memory=self.device.type == "cuda")
+                                           num_workers=int(t["num_workers"]), pin_memory=self.device.type == "cuda",
+                                           generator=torch.Generator().manual_seed(int(t["seed"]) + start))
 
-    def _provenance(self, dataset: torch.utils.data.Dataset) -> dict[str, Any]:
+    def _provenance(self, dataset: torch.utils.data.Dataset, terms: LossTerms) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
             "data": dataset.describe() if callable(getattr(dataset, "describe", None)) else {"images": len(dataset)},
-            "weights": self.trainer.weights_used(),
+            "weights": {**self.trainer.weights_used(), **terms.weights_used()},
+            "losses": terms.settings(),
             "enhancer": self.trainer.enhancer,
             "world_size": self.info.world_size,
             "environment": provenance.environment(str(self.device)),
@@ -351,7 +365,8 @@ class _Run:
                 step.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         dataset = self.trainer.train_dataset()
         loader = self._loader(dataset, start)
-        provenance_info = self._provenance(dataset)
+        provenance_info = self._provenance(dataset, step.terms)
+        self.untrained = bool(self.trainer.untrained or step.terms.untrained)
         logger = TrainLogger(self.out, start if state is not None else None) if self.main else None
         validator = self._validator() if self.main and self.config.validation["dataset"] else None
 
@@ -420,7 +435,7 @@ class _Run:
                 "network": step.model.state_dict(), "optimizer": step.optimizer.state_dict(),
                 "scheduler": step.scheduler.state_dict() if step.scheduler is not None else None,
                 "scaler": step.scaler.state_dict(), "ema": step.ema.state_dict() if step.ema is not None else None,
-                "trainer": self.trainer.state_dict(), "rng": rng_state(),
+                "losses": step.terms.state_dict(), "trainer": self.trainer.state_dict(), "rng": rng_state(),
             }
             result.checkpoint = self.checkpoints.save(done, payload, int(self.config.train["keep_checkpoints"]))
         distributed.barrier(self.info)
@@ -431,7 +446,7 @@ class _Run:
         """What the enhancer needs: exported weights under "model", the untrained flag, provenance."""
         source = self._exported_network(model, ema)
         exported = {k: v.detach().cpu().contiguous() for k, v in self.trainer.export_state(source).items()}
-        return {"method": self.trainer.name, "model": exported, "untrained": bool(self.trainer.untrained),
+        return {"method": self.trainer.name, "model": exported, "untrained": self.untrained,
                 "provenance": {**provenance_info, "saved": provenance.now()}}
 
     def _validator(self) -> Validator:

@@ -18,6 +18,15 @@ import torch.nn.functional as F
 
 from llebench.sdk.nets import IGNORE_INDEX
 
+#: VGG-16 layers of the Gram term (Eq. 2) and of feature retention (Eq. 8)
+GRAM_LAYERS = ("relu1_2", "relu2_2")
+FEATURE_LAYER = "relu4_3"
+
+#: loss weights and triplet margins of each mode (README: "paper / official code / llebench")
+PAPER = {"gram_margin": 0.3, "mean_margin": 0.04, "tv": 200.0}
+OFFICIAL = {"tv": 200.0, "color": 8.0, "grey_triplet": 10.0, "grey_margin": 0.3,
+            "gram_triplet": 5.0, "gram_margin": 0.04}
+
 
 def grey(images: torch.Tensor) -> torch.Tensor:
     """Brightness as the mean of R, G, B (Nx1xHxW), as in both the paper's code and Zero-DCE."""
@@ -95,6 +104,33 @@ def curve_tv_l1(curves: torch.Tensor, iterations: int = 8) -> torch.Tensor:
     dx = (curves[:, :, :, 1:] - curves[:, :, :, :-1]).abs().mean()
     dy = (curves[:, :, 1:, :] - curves[:, :, :-1, :]).abs().mean()
     return (curves.shape[1] / iterations) * (dx + dy)
+
+
+# -- the contrastive terms in either mode (the trainer and the ``scl_*`` losses share them) --
+
+
+def gram_contrast(output_grams: list[torch.Tensor], positive_grams: list[torch.Tensor],
+                  negative_grams: list[torch.Tensor] | None, official: bool,
+                  margin: float | None = None) -> torch.Tensor:
+    """The Gram triplet of L_c, unweighted: paper (per anchor, margin 0.3) or official
+    (whole-batch sums, margin 0.04); ``margin`` overrides the mode's."""
+    if official:
+        distance, margin = official_gram_distance, OFFICIAL["gram_margin"] if margin is None else margin
+    else:
+        distance, margin = gram_distance, PAPER["gram_margin"] if margin is None else margin
+    negative = distance(output_grams, negative_grams) if negative_grams is not None else None
+    return triplet(distance(output_grams, positive_grams), negative, margin)
+
+
+def brightness_contrast(output: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor | None,
+                        official: bool, margin: float | None = None) -> torch.Tensor:
+    """The brightness triplet of L_c, unweighted: paper (channel expectations, margin 0.04) or
+    official (pixel-wise grey L1, margin 0.3); ``margin`` overrides the mode's."""
+    if official:
+        distance, margin = official_grey_l1, OFFICIAL["grey_margin"] if margin is None else margin
+    else:
+        distance, margin = expectation_distance, PAPER["mean_margin"] if margin is None else margin
+    return triplet(distance(output, positive), distance(output, negative) if negative is not None else None, margin)
 
 
 # -- official Myloss.py ----------------------------------------------------------------

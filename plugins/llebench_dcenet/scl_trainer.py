@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llebench.sdk import RunConfigError, StepOutput, Trainer
+from llebench.sdk import LossInputs, RunConfigError, StepOutput, Trainer
 from llebench.sdk.nets import (
     DEEPLAB_CITYSCAPES_WEIGHTS, IGNORE_INDEX, NUM_CLASSES, VGG16_IMAGENET_WEIGHTS, DeepLabV3PlusMobileNet, Segmenter,
     VGGFeatures,
@@ -25,15 +25,8 @@ from llebench_dcenet import scl_losses as losses
 from llebench_dcenet.dcenet import DCENet
 from llebench_dcenet.losses import color_constancy_loss, illumination_smoothness_loss
 from llebench_dcenet.scl_data import NEGATIVE_CHOICES, SCLTrainSet, cityscapes_pairs, load_contrast_pools
+from llebench_dcenet.scl_losses import FEATURE_LAYER, GRAM_LAYERS, OFFICIAL, PAPER
 from llebench_dcenet.zero_dce_trainer import init_dcenet
-
-GRAM_LAYERS = ("relu1_2", "relu2_2")
-FEATURE_LAYER = "relu4_3"
-
-#: loss weights and triplet margins of each mode (README: "paper / official code / llebench")
-PAPER = {"gram_margin": 0.3, "mean_margin": 0.04, "tv": 200.0}
-OFFICIAL = {"tv": 200.0, "color": 8.0, "grey_triplet": 10.0, "grey_margin": 0.3,
-            "gram_triplet": 5.0, "gram_margin": 0.04}
 
 
 @dataclass
@@ -154,7 +147,9 @@ class SCLLLETrainer(Trainer):
         enhanced, curves = model(batch["low"])
         enhanced, curves = enhanced.float(), curves.float()  # losses in float32 under bf16/fp16 autocast
         terms = (self._official_terms if self.official else self._paper_terms)(batch, enhanced, curves)
-        return StepOutput(sum(terms.values()), terms)
+        # unpaired: [[losses]] terms get the SICE positives/negatives, never a reference
+        extra = LossInputs(batch["low"], enhanced, None, batch["positive"], batch.get("negative"))
+        return StepOutput(sum(terms.values()), terms, loss_inputs=extra)
 
     def _features(self, batch: dict[str, torch.Tensor], enhanced: torch.Tensor) -> BatchFeatures:
         """One VGG pass per image set; only the output's features carry gradients."""
@@ -173,13 +168,8 @@ class SCLLLETrainer(Trainer):
         """L = L_c + L_sc + L_fr + L_cc (each term already weighted)."""
         o, terms = self.options, {}
         f = self._features(batch, enhanced)
-        negative = batch.get("negative")
-        gram_neg = losses.gram_distance(f.output_grams, f.negative_grams) if negative is not None else None
-        terms["contrast_gram"] = losses.triplet(losses.gram_distance(f.output_grams, f.positive_grams),
-                                                gram_neg, PAPER["gram_margin"])
-        mean_neg = losses.expectation_distance(enhanced, negative) if negative is not None else None
-        terms["contrast_mean"] = losses.triplet(losses.expectation_distance(enhanced, batch["positive"]),
-                                                mean_neg, PAPER["mean_margin"])
+        terms["contrast_gram"] = losses.gram_contrast(f.output_grams, f.positive_grams, f.negative_grams, False)
+        terms["contrast_mean"] = losses.brightness_contrast(enhanced, batch["positive"], batch.get("negative"), False)
         if o["l_sc"]:
             terms["semantic_brightness"] = losses.semantic_brightness(enhanced, batch["labels"], NUM_CLASSES)
             terms["segmentation_ce"] = self._segmentation_ce(enhanced, batch["labels"])
@@ -205,13 +195,10 @@ class SCLLLETrainer(Trainer):
             terms["segexp"] = losses.official_segexp(enhanced, batch["labels"])
             with torch.no_grad():  # the official CE runs on enhanced.detach(): a logged constant
                 terms["segmentation_ce"] = self._segmentation_ce(enhanced, batch["labels"])
-        grey_neg = losses.official_grey_l1(enhanced, negative) if negative is not None else None
-        terms["contrast_grey"] = OFFICIAL["grey_triplet"] * losses.triplet(
-            losses.official_grey_l1(enhanced, positive), grey_neg, OFFICIAL["grey_margin"])
+        terms["contrast_grey"] = OFFICIAL["grey_triplet"] * losses.brightness_contrast(enhanced, positive, negative, True)
         f = self._features(batch, enhanced)
-        gram_neg = losses.official_gram_distance(f.output_grams, f.negative_grams) if negative is not None else None
-        terms["contrast_gram"] = OFFICIAL["gram_triplet"] * losses.triplet(
-            losses.official_gram_distance(f.output_grams, f.positive_grams), gram_neg, OFFICIAL["gram_margin"])
+        terms["contrast_gram"] = OFFICIAL["gram_triplet"] * losses.gram_contrast(
+            f.output_grams, f.positive_grams, f.negative_grams, True)
         if o["l_fr"]:
             terms["feature_retention"] = F.mse_loss(f.low_retained, f.output_retained)
         return terms

@@ -44,7 +44,9 @@ class SSLL(Enhancer):
             raise LLEBenchError(f"weights file {self.weights_path} does not exist")
         self.teacher = bool(teacher)
         state, meta = load_weights(self.weights_path, teacher=self.teacher)
-        if meta.get("untrained") and not allow_untrained:
+        #: trained with random feature networks (a smoke test): every score row is marked
+        self.untrained = bool(meta.get("untrained", False))
+        if self.untrained and not allow_untrained:
             raise LLEBenchError(f"{self.weights_path} was trained with random feature networks; "
                                 "pass --allow-untrained to evaluate it anyway")
         trained = method_settings(meta)
@@ -74,9 +76,12 @@ class SSLL(Enhancer):
         return "teacher" if self.teacher else ""
 
     def settings(self) -> dict[str, Any]:
-        return {"backbone": self.backbone, "backbone_options": self.backbone_options, "stage": self.stage,
-                "sup_loss": self.sup_loss, "iteration": self.iteration,
-                "network": "teacher (EMA)" if self.teacher else "exported"}
+        settings = {"backbone": self.backbone, "backbone_options": self.backbone_options, "stage": self.stage,
+                    "sup_loss": self.sup_loss, "iteration": self.iteration,
+                    "network": "teacher (EMA)" if self.teacher else "exported"}
+        if self.untrained:
+            settings["untrained"] = True
+        return settings
 
     @torch.inference_mode()
     def enhance(self, image: torch.Tensor) -> torch.Tensor:

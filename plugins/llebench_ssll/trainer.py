@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from llebench.sdk import RunConfigError, StepOutput, Trainer
+from llebench.sdk import LossInputs, RunConfigError, StepOutput, Trainer
 
 from llebench_ssll.backbones import build_backbone
 from llebench_ssll.checkpoints import load_weights
@@ -133,7 +133,7 @@ class SSLLTrainer(Trainer):
         if not self.semi:
             out = model(low).clamp(0, 1)
             l_sup, parts = self.sup_loss(out, gt)
-            return StepOutput(l_sup, {**parts, "ema_decay": ema.decay})
+            return StepOutput(l_sup, {**parts, "ema_decay": ema.decay}, loss_inputs=LossInputs(low, out, gt))
         return self._semi_step(model, ema.module, batch, step)
 
     def _semi_step(self, model: nn.Module, teacher: nn.Module, batch: dict[str, torch.Tensor], step: int) -> StepOutput:
@@ -161,7 +161,8 @@ class SSLLTrainer(Trainer):
         loss = l_sup + o["lambda_p"] * l_ctr_p + weight * (l_con + o["lambda_u"] * l_ctr_u)
         logs = {**parts, "sup": l_sup, "ctr_p": l_ctr_p, "con": l_con, "ctr_u": l_ctr_u, "ramp": weight,
                 "cutmix_mu": mu, "paired_area": mixed.paired_mask.mean(), "ema_decay": self.context.ema.decay}
-        return StepOutput(loss, logs)
+        # [[losses]] terms see the paired half only: its reference is real ground truth
+        return StepOutput(loss, logs, loss_inputs=LossInputs(low, out, gt))
 
     def _generator(self) -> torch.Generator:
         """CutMix randomness: a pure function of (seed, iteration, rank), so resume replays it."""
