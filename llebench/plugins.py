@@ -43,12 +43,44 @@ CORE_PLUGINS = ("llebench.commands.data", "llebench.commands.weights", "llebench
                 "llebench.commands.methods", "llebench.commands.new_plugin")
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A component registered by name without importing its module yet.
+
+    ``register(Deferred("zero_dce", "llebench_dcenet.enhancers:ZeroDCE"))`` lets
+    ``llebench plugins`` and ``--help`` list it without importing torch; the class is
+    imported the first time a run, a listing of its details or a build needs it, and must
+    carry the same ``name``.
+    """
+
+    name: str
+    target: str  # "package.module:ClassName"
+
+    def load(self, plugin: str) -> type:
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attribute)
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin!r}: cannot load {self.name!r} from {self.target}: "
+                              f"{_describe(exc)}") from exc
+        if getattr(cls, "name", None) != self.name:
+            raise PluginError(f"plugin {plugin!r} registered {self.target} as {self.name!r}, but the class is "
+                              f"named {getattr(cls, 'name', None)!r}")
+        return cls
+
+
 @dataclass
 class Registered:
-    """A class some plugin registered, and which plugin did."""
+    """A class (or a :class:`Deferred` one, imported on first use) some plugin registered, and which plugin did."""
 
-    cls: type
+    source: type | Deferred
     plugin: str
+
+    @property
+    def cls(self) -> type:
+        if isinstance(self.source, Deferred):
+            self.source = self.source.load(self.plugin)
+        return self.source
 
 
 @dataclass
@@ -217,7 +249,8 @@ def _collect(pm: pluggy.PluginManager, broken: dict[str, str]) -> dict[str, dict
         for impl in caller.get_hookimpls():  # registration order
             plugin_name = impl.plugin_name
 
-            def register(cls: type, _plugin: str = plugin_name, _table: dict = table, _kind: str = kind) -> None:
+            def register(cls: type | Deferred, _plugin: str = plugin_name, _table: dict = table,
+                         _kind: str = kind) -> None:
                 name = getattr(cls, "name", None)
                 if not isinstance(name, str) or not name:
                     raise PluginError(f"plugin {_plugin!r} registered a {_kind[:-1]} without a 'name': {cls!r}")

@@ -97,3 +97,39 @@ def test_registered_plugin_appears_with_its_registrations():
         "enhancers": ["brighten", "faulty"], "datasets": ["tiny"],
         "metrics": ["abs_error", "mean_brightness"], "reports": [], "trainers": [], "losses": [],
     }
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["plugins"]])
+def test_help_and_plugins_import_no_torch(argv):
+    """Start-up: built-ins register Deferred classes, so listing them never imports torch."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom llebench.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+              "print('HEAVY', sorted(m for m in ('torch', 'torchvision', 'pandas', 'scipy', 'cv2', 'pyiqa') "
+              "if m in sys.modules))" % argv)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert "HEAVY []" in result.stdout, result.stdout[-500:] + result.stderr[-2000:]
+
+
+def test_every_deferred_builtin_loads_under_its_registered_name(plugins):
+    for kind, table in plugins.registry.items():
+        for name, registered in table.items():
+            assert registered.cls.name == name, (kind, name)
+
+
+def test_deferred_mistakes_are_clear_plugin_errors(tmp_path):
+    (tmp_path / "lazy_one.py").write_text(textwrap.dedent('''
+        from llebench.sdk import Deferred, hookimpl
+
+        @hookimpl
+        def llebench_register_enhancers(register):
+            register(Deferred("misnamed", "llebench_basic:Identity"))
+            register(Deferred("absent", "no_such_module_xyz:Thing"))
+    '''))
+    plugin_set = load_plugins(plugins_dirs=[tmp_path])
+    assert {"misnamed", "absent"} <= set(plugin_set.names("enhancers"))  # listed without importing
+    with pytest.raises(PluginError, match="registered llebench_basic:Identity as 'misnamed'.*named 'input'"):
+        plugin_set.get("enhancers", "misnamed")
+    with pytest.raises(PluginError, match="lazy_one.*cannot load 'absent' from no_such_module_xyz:Thing"):
+        plugin_set.get("enhancers", "absent")

@@ -13,7 +13,8 @@ Contracts: :class:`Enhancer` (a method), :class:`Dataset`, :class:`Metric`,
 :class:`Report`, :class:`Trainer`, :class:`Loss`, with :class:`Sample`,
 :class:`EnhanceRecord`, :class:`MetricValue`, :class:`StepOutput`, :class:`TrainContext`,
 :class:`LossInputs`, and :class:`Context` (device, data root, registry) handed to every
-component; :data:`hookimpl` marks hook implementations.
+component; :data:`hookimpl` marks hook implementations; :class:`Deferred` registers a
+component by name without importing its module (so listing plugins never imports torch).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, tuple[str, str]] = {
     # hooks
     "hookimpl": ("llebench.hookimpl", "hookimpl"),
+    "Deferred": ("llebench.plugins", "Deferred"),
     # the context and the registry
     "Context": ("llebench.context", "Context"),
     "Registry": ("llebench.context", "Registry"),
@@ -127,6 +129,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from llebench.imagefiles import list_images, match_pairs, natural_key, pair_key  # noqa: F401
     from llebench.images import IMAGE_SUFFIXES, is_image_file, quantize, read_image, to_uint8_array, write_png  # noqa: F401
     from llebench.losses import Loss, LossInputs  # noqa: F401
+    from llebench.plugins import Deferred  # noqa: F401
     from llebench.precision import PRECISIONS, check_precision, native_cpu_support, precision_autocast  # noqa: F401
     from llebench.results import Entry, RunResults  # noqa: F401
     from llebench.schema import Key as ConfigKey  # noqa: F401

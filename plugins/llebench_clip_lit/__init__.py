@@ -1,10 +1,12 @@
-"""Built-in plugin: CLIP-LIT (Liang et al., ICCV 2023), the ``clip_lit`` enhancer."""
+"""Built-in plugin: CLIP-LIT (Liang et al., ICCV 2023), the ``clip_lit`` enhancer.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_clip_lit.enhancer import CLIPLIT
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_enhancers(register):
-    register(CLIPLIT)
+    register(Deferred("clip_lit", "llebench_clip_lit.enhancer:CLIPLIT"))

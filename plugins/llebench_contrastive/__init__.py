@@ -1,16 +1,17 @@
 """Contrastive training terms any llebench trainer can add with ``[[losses]]``:
 AECR-Net's contrastive regularisation (``cr``) and CUT's PatchNCE (``patchnce``).
 
-The loss modules import torch; they are imported only when the losses are registered.
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
 """
 
-from llebench.sdk import hookimpl
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_losses(register):
-    from llebench_contrastive.cr import ContrastiveRegularization
-    from llebench_contrastive.patchnce import PatchNCE
-
-    register(ContrastiveRegularization)
-    register(PatchNCE)
+    for name, target in (
+        ("cr", "llebench_contrastive.cr:ContrastiveRegularization"),
+        ("patchnce", "llebench_contrastive.patchnce:PatchNCE"),
+    ):
+        register(Deferred(name, target))

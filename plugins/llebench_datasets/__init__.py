@@ -1,17 +1,26 @@
-"""Built-in plugin: the datasets the LLE papers evaluate on, any folder, and ``sample``."""
+"""Built-in plugin: the datasets the LLE papers evaluate on, any folder, and ``sample``.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_datasets.custom import FolderDataset
-from llebench_datasets.folders import DICM, LIME, MEF, NPE, VV
-from llebench_datasets.paired import LOL, LSRW, LOLv2Real, LOLv2Synthetic
-from llebench_datasets.sample import SampleDataset
-from llebench_datasets.sice import SICEPart2
-
-DATASETS = (SampleDataset, DICM, LIME, MEF, NPE, VV, SICEPart2, LOL, LOLv2Real, LOLv2Synthetic, LSRW, FolderDataset)
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_datasets(register):
-    for dataset in DATASETS:
-        register(dataset)
+    for name, target in (
+        ("sample", "llebench_datasets.sample:SampleDataset"),
+        ("dicm", "llebench_datasets.folders:DICM"),
+        ("lime", "llebench_datasets.folders:LIME"),
+        ("mef", "llebench_datasets.folders:MEF"),
+        ("npe", "llebench_datasets.folders:NPE"),
+        ("vv", "llebench_datasets.folders:VV"),
+        ("sice_part2", "llebench_datasets.sice:SICEPart2"),
+        ("lol", "llebench_datasets.paired:LOL"),
+        ("lolv2_real", "llebench_datasets.paired:LOLv2Real"),
+        ("lolv2_synthetic", "llebench_datasets.paired:LOLv2Synthetic"),
+        ("lsrw", "llebench_datasets.paired:LSRW"),
+        ("folder", "llebench_datasets.custom:FolderDataset"),
+    ):
+        register(Deferred(name, target))

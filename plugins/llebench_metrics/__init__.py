@@ -1,13 +1,27 @@
-"""Built-in plugin: image-quality (pyiqa, LOE) and efficiency metrics."""
+"""Built-in plugin: image-quality (pyiqa, LOE) and efficiency metrics.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_metrics.efficiency import FLOPs, Params, Seconds, SecondsMedian
-from llebench_metrics.loe import LOE, LOELIME, LOENPECode
-from llebench_metrics.pyiqa_bridge import SHORT_NAMES, PyiqaByName
+from llebench.sdk import Deferred, hookimpl
+
+#: (name, class) of the metrics in each module
+METRICS = {
+    "llebench_metrics.pyiqa_bridge": (
+        ("niqe", "NIQE"), ("unique", "UNIQUE"), ("brisque", "BRISQUE"), ("musiq", "MUSIQ"), ("lpips", "LPIPS"),
+        ("ms_ssim", "MSSSIM"), ("psnr", "PSNR"), ("psnr_y", "PSNRY"), ("ssim", "SSIM"), ("ssim_rgb", "SSIMRGB"),
+        ("psnr_gtmean", "PSNRGTMean"), ("ssim_gtmean", "SSIMGTMean"), ("pyiqa", "PyiqaByName"),
+    ),
+    "llebench_metrics.loe": (("loe", "LOE"), ("loe_lime", "LOELIME"), ("loe_npe_code", "LOENPECode")),
+    "llebench_metrics.efficiency": (
+        ("seconds", "Seconds"), ("seconds_median", "SecondsMedian"), ("params", "Params"), ("flops", "FLOPs"),
+    ),
+}
 
 
 @hookimpl
 def llebench_register_metrics(register):
-    for metric in (*SHORT_NAMES, PyiqaByName, LOE, LOELIME, LOENPECode, Seconds, SecondsMedian, Params, FLOPs):
-        register(metric)
+    for module, metrics in METRICS.items():
+        for name, cls in metrics:
+            register(Deferred(name, f"{module}:{cls}"))

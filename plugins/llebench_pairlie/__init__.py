@@ -1,10 +1,12 @@
-"""Built-in plugin: PairLIE (Fu et al., CVPR 2023), the ``pairlie`` enhancer."""
+"""Built-in plugin: PairLIE (Fu et al., CVPR 2023), the ``pairlie`` enhancer.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_pairlie.enhancer import PairLIE
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_enhancers(register):
-    register(PairLIE)
+    register(Deferred("pairlie", "llebench_pairlie.enhancer:PairLIE"))

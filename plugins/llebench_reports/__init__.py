@@ -1,18 +1,26 @@
-"""Built-in plugin: report layouts (the leaderboard and the SCL-LLE paper's Tables 1-4)."""
+"""Built-in plugin: report layouts (the leaderboard and the SCL-LLE paper's Tables 1-4).
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_reports.leaderboard import Leaderboard
-from llebench_reports.tables import Table1, Table2, Table3, Table4
-from llebench_reports.userstudy import add_commands
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_reports(register):
-    for report in (Leaderboard, Table1, Table2, Table3, Table4):
-        register(report)
+    for name, target in (
+        ("leaderboard", "llebench_reports.leaderboard:Leaderboard"),
+        ("table1", "llebench_reports.tables:Table1"),
+        ("table2", "llebench_reports.tables:Table2"),
+        ("table3", "llebench_reports.tables:Table3"),
+        ("table4", "llebench_reports.tables:Table4"),
+    ):
+        register(Deferred(name, target))
 
 
 @hookimpl
 def llebench_register_commands(cli):
+    from llebench_reports.userstudy import add_commands
+
     add_commands(cli)

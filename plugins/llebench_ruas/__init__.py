@@ -1,11 +1,13 @@
 """Built-in plugin: RUAS (Liu et al., CVPR 2021), the ``ruas`` enhancer with the authors'
-three checkpoints (variants ``upe``, ``lol``, ``dark``)."""
+three checkpoints (variants ``upe``, ``lol``, ``dark``).
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_ruas.enhancer import RUAS
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_enhancers(register):
-    register(RUAS)
+    register(Deferred("ruas", "llebench_ruas.enhancer:RUAS"))

@@ -1,28 +1,27 @@
-"""Built-in plugin: SSLL (semi-supervised LLE, Mean Teacher + CutMix + PICo) — trainer, enhancer, report."""
+"""Built-in plugin: SSLL (semi-supervised LLE, Mean Teacher + CutMix + PICo) — trainer, enhancer, report.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_ssll.enhancer import SSLL
-from llebench_ssll.report import SSLLDelta
-from llebench_ssll.synthetic_dataset import SICESynthetic
-from llebench_ssll.trainer import SSLLTrainer
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_enhancers(register):
-    register(SSLL)
+    register(Deferred("ssll", "llebench_ssll.enhancer:SSLL"))
 
 
 @hookimpl
 def llebench_register_trainers(register):
-    register(SSLLTrainer)
+    register(Deferred("ssll", "llebench_ssll.trainer:SSLLTrainer"))
 
 
 @hookimpl
 def llebench_register_datasets(register):
-    register(SICESynthetic)
+    register(Deferred("sice_synthetic", "llebench_ssll.synthetic_dataset:SICESynthetic"))
 
 
 @hookimpl
 def llebench_register_reports(register):
-    register(SSLLDelta)
+    register(Deferred("ssll_delta", "llebench_ssll.report:SSLLDelta"))

@@ -1,10 +1,12 @@
-"""Built-in plugin: Zero-DCE++ (Li, Guo, Loy, TPAMI 2021), the ``zero_dce_pp`` enhancer."""
+"""Built-in plugin: Zero-DCE++ (Li, Guo, Loy, TPAMI 2021), the ``zero_dce_pp`` enhancer.
 
-from llebench.sdk import hookimpl
+Components are registered as :class:`~llebench.sdk.Deferred` (name, module:class), so that
+loading and listing the plugin imports none of their modules (no torch).
+"""
 
-from llebench_zero_dce_pp.enhancer import ZeroDCEPlusPlus
+from llebench.sdk import Deferred, hookimpl
 
 
 @hookimpl
 def llebench_register_enhancers(register):
-    register(ZeroDCEPlusPlus)
+    register(Deferred("zero_dce_pp", "llebench_zero_dce_pp.enhancer:ZeroDCEPlusPlus"))
