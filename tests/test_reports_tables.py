@@ -550,3 +550,18 @@ def test_run_writes_the_leaderboard_with_exports_and_figures(tmp_path, monkeypat
     assert f"--figure-images: nope.png: not an image id in {out / 'scores.csv'}" in capsys.readouterr().err
     assert main(["report", str(out), "--layout", "table4", "--figure-images", ids[1]]) == 2
     assert "layout table4 has no figure grid" in capsys.readouterr().err
+
+
+def test_zoo_methods_sit_beside_their_paper_rows_and_the_rest_follow(tmp_path):
+    """RUAS and LIME are paper rows of Tables 1/2: measured ruas/lime rows go right above them;
+    methods the paper does not compare (SCI, PairLIE, ...) come after the paper's rows."""
+    rows = [(method, "dicm", f"{i}.jpg", "niqe", 3.0 + 0.1 * i + 0.01 * k)
+            for k, method in enumerate(("input", "ruas", "lime", "sci", "pairlie")) for i in range(3)]
+    methods = {m: {"name": m} for m in ("input", "ruas", "lime", "sci", "pairlie")}
+    metrics = {"niqe": {"name": "niqe", "lower_better": True, "kind": "no-reference"}}
+    run = write_run(tmp_path / "zoo", rows, methods, {"dicm": {"name": "dicm"}}, metrics)
+    labels = [label for label, _ in TABLE1.build(run).rows]
+    assert labels.index("lime") + 1 == labels.index("LIME (TIP'17) [paper]")
+    assert labels.index("ruas") + 1 == labels.index("RUAS (CVPR'21) [paper]")
+    assert labels[-2:] == ["sci", "pairlie"]
+    assert labels.index("SCL-LLE (Ours, AAAI'22) [paper]") < labels.index("sci")
