@@ -217,14 +217,14 @@ SHIPPED_CONFIGS = sorted([*(REPO / "configs" / "train").glob("*.toml"), *(REPO /
 @pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_shipped_config_loads_with_the_trainer_its_name_starts_with(path, plugins):
     """The file-name prefix picks the trainer, and each trainer's tests check its files' recipe values
-    (test_zero_dce_train.py, test_scl_train.py, test_ssll.py glob by that prefix; test_losses.py checks
-    contrastive_*): no file goes unchecked."""
+    (test_zero_dce_train.py, test_scl_train.py, test_ssll.py, test_zoo_llflow.py glob by that prefix;
+    test_losses.py checks contrastive_*): no file goes unchecked."""
     if path.stem.startswith("contrastive_"):  # the loss ablation (SSLL's UNet; checked in test_losses.py)
         names = ["ssll"]
     else:
         names = [name for name in plugins.names("trainers") if path.stem.startswith(name)]
     assert len(names) == 1, f"{path}: no single trainer among {plugins.names('trainers')} starts its name"
-    assert names[0] in ("zero_dce", "scl_lle", "ssll")
+    assert names[0] in ("zero_dce", "scl_lle", "ssll", "llflow")
     assert path.parent.name == "train" or names[0] == "scl_lle", "only SCL-LLE's ablation files are globbed there"
     TrainConfig.load(path, plugins.get("trainers", names[0]))
 
