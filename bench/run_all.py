@@ -29,6 +29,9 @@ BENCHES = {
     "zoo_ruas.py": ([], ["--images", "3", "--repeats", "1", "--half-images", "1"]),
     "zoo_pairlie.py": ([], ["--images", "1", "--repeats", "1"]),
     "zoo_clip_lit.py": (["--images", "4", "--repeats", "1"], ["--images", "2", "--repeats", "1"]),
+    "zoo_uretinex.py": (["--images", "4", "--repeats", "1"], ["--images", "2", "--repeats", "1", "--crop", "256"]),
+    "zoo_llflow.py": (["--threads", "1"], ["--images", "1", "--repeats", "1", "--standard-images", "0",
+                                           "--half-crops", "1"]),
 }
 
 
