@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from _common import Result, at_most, data_dir, report, weights_dir
-from llebench.sdk import native_cpu_support, read_image
+from llebench.sdk import load_checkpoint, native_cpu_support, read_image
 from llebench_uretinex.enhancer import URetinexNet
 
 
@@ -108,8 +108,8 @@ class OfficialForward(nn.Module):
         super().__init__()
         folder = weights_dir()
 
-        def load(name):  # the official utils.py loads with plain torch.load (pickled opts)
-            return torch.load(folder / name, map_location="cpu", weights_only=False)
+        def load(name):  # the official utils.py uses a plain torch.load; the pickled opts are an argparse.Namespace
+            return load_checkpoint(folder / name)
 
         low, unfolding, adjust = load("uretinex_init_low.pth"), load("uretinex_unfolding.pth"), load("uretinex_L_adjust.pth")
         self.opts = unfolding["opts"]
