@@ -24,6 +24,7 @@ BENCHES = {
     "lime.py": (["--images", "2"], ["--images", "1"]),
     "train_step.py": ([], ["--quick"]),
     "startup.py": ([], ["--repeats", "2"]),
+    "metrics_speed.py": (["--images", "16"], ["--images", "4"]),
     "zoo_zero_dce_pp.py": (["--images", "64", "--repeats", "1", "--large"], ["--images", "6", "--repeats", "1"]),
     "zoo_sci.py": ([], ["--images", "4", "--repeats", "2", "--bf16-images", "1"]),
     "zoo_ruas.py": ([], ["--images", "3", "--repeats", "1", "--half-images", "1"]),

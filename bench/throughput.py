@@ -1,8 +1,9 @@
 """Throughput of a Table-1 run, incremental runs, and the harness's per-image overhead.
 
 * table1: ``llebench run --methods input,zero_dce,scl_lle --datasets dicm --metrics niqe``
-  (in-process, fresh results directory) vs a naive sequential loop over the same images in
-  the same script: read, DCE-Net forward per method, pyiqa NIQE per output.
+  (in-process, fresh results directory; llebench's own NIQE, equal to pyiqa's) vs a naive
+  sequential loop over the same images in the same script: read, DCE-Net forward per
+  method, pyiqa NIQE per output. Target <= 0.35 (issue 18; it was <= 0.7).
 * incremental: adding ``scl_lle`` to a finished ``input,zero_dce`` run vs running
   ``scl_lle`` alone into a fresh directory.
 * overhead: ``input`` + ``psnr`` over many small images through the runner vs the bare
@@ -82,7 +83,7 @@ def table1(images: int, workdir: Path) -> Result:
     naive = in_fresh_process(naive_table1, paths)
     ours = in_fresh_process(run_llebench, "input,zero_dce,scl_lle", "dicm", "niqe", workdir / "table1", data_dir(),
                             images)
-    return at_most("table1 run vs naive loop", ours / naive, 0.7,
+    return at_most("table1 run vs naive loop", ours / naive, 0.35,
                    f"{len(paths)} DICM images: naive {naive:.1f}s, llebench {ours:.1f}s")
 
 

@@ -26,7 +26,7 @@ def test_main_job_on_sample(shared_weights, tmp_path, capsys, monkeypatch):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["methods"]["scl_lle"]["weights"] == {
         "scl_lle.pth": "fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f"}
-    assert "pyiqa" in manifest["metrics"]["niqe"]["settings"]["implementation"]
+    assert manifest["metrics"]["niqe"]["settings"]["implementation"].startswith("llebench niqe")
     assert manifest["versions"]["torch"] and manifest["device"].startswith("cpu")
     assert manifest["finished"]
     html = (out / "report.html").read_text()

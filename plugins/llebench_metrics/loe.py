@@ -24,14 +24,27 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from llebench.sdk import EnhanceRecord, LLEBenchError, Metric, Sample
 
 def lightness(image: torch.Tensor) -> torch.Tensor:
-    """8-bit lightness levels (0..255, float) of a 1x3xHxW [0,1] image: max over channels."""
-    return torch.round(image.clamp(0, 1) * 255).amax(dim=1, keepdim=True).double()
+    """8-bit lightness levels (0..255, float64) of a 1x3xHxW [0,1] image: max over channels.
+
+    On the CPU in pieces of rows, rounded by numpy (:mod:`llebench_metrics.nss`: no thread
+    team is woken), the same values as ``torch.round(image.clamp(0, 1) * 255).amax(dim=1)``.
+    """
+    from llebench_metrics.nss import in_pieces, round_, row_pieces
+
+    n, _, height, width = image.shape
+    out = torch.empty((n, 1, height, width), dtype=torch.float64, device=image.device)
+    serial = in_pieces(image)
+    for i in (range(n) if serial else [slice(None)]):
+        for rows in row_pieces(height, 3 * width, serial):
+            out[i, :, rows] = round_(image[i, :, rows].clamp(0, 1) * 255).amax(dim=-3, keepdim=True)
+    return out
 
 
 def matlab_round(value: float) -> int:
@@ -46,10 +59,14 @@ def npe_size(height: int, width: int) -> tuple[int, int]:
 
 
 def downsample(levels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """MATLAB ``imresize(uint8 map, size)``: bicubic with antialiasing, rounded and clipped to 8 bits."""
-    from pyiqa.matlab_utils import imresize  # heavy import
+    """MATLAB ``imresize(uint8 map, size)``: bicubic with antialiasing, rounded and clipped to 8 bits.
 
-    return torch.round(imresize(levels, sizes=size)).clamp(0, 255)
+    :func:`llebench_metrics.nss.imresize` gives the values of pyiqa's port bit for bit (the
+    whole map in one reduction, as pyiqa sums it), without its one copy of the image per tap.
+    """
+    from llebench_metrics.nss import imresize, round_
+
+    return round_(imresize(levels, sizes=size)).clamp_(0, 255)
 
 
 def lightness_order_error(light_in: torch.Tensor, light_out: torch.Tensor) -> float:
@@ -62,16 +79,18 @@ def lightness_order_error(light_in: torch.Tensor, light_out: torch.Tensor) -> fl
     """
     if light_in.shape != light_out.shape:
         raise LLEBenchError(f"LOE: lightness maps differ in shape: {tuple(light_in.shape)} vs {tuple(light_out.shape)}")
-    a = light_in.flatten().long().cpu()
-    b = light_out.flatten().long().cpu()
-    if bool(((a < 0) | (a > 255) | (b < 0) | (b > 255)).any()) or not (
-            torch.equal(a.double(), light_in.flatten().double().cpu())
-            and torch.equal(b.double(), light_out.flatten().double().cpu())):
+    # integer counting on the host, in numpy (small arrays: no torch thread team to wake)
+    levels_in = light_in.detach().flatten().double().cpu().numpy()
+    levels_out = light_out.detach().flatten().double().cpu().numpy()
+    with np.errstate(invalid="ignore"):
+        a, b = levels_in.astype(np.int64), levels_out.astype(np.int64)
+    if not (np.array_equal(a, levels_in) and np.array_equal(b, levels_out)
+            and a.min(initial=0) >= 0 and b.min(initial=0) >= 0 and a.max(initial=0) <= 255 and b.max(initial=0) <= 255):
         raise LLEBenchError("LOE: lightness maps must hold integer levels 0..255")
-    joint = torch.bincount(a * 256 + b, minlength=256 * 256).view(256, 256)
+    joint = np.bincount(a * 256 + b, minlength=256 * 256).reshape(256, 256)
     below = joint.cumsum(0).cumsum(1)  # below[i, j] = #{y: a_y <= i and b_y <= j}
     rd = below[a, 255] + below[255, b] - 2 * below[a, b]
-    return float(rd.sum()) / a.numel()
+    return float(rd.sum()) / a.size
 
 
 class LOE(Metric):

@@ -132,15 +132,80 @@ class PyiqaByName(PyiqaMetric):
         super().__init__(context)
 
 
-class NIQE(PyiqaMetric):
+class OwnImplementation(PyiqaMetric):
+    """A short name that llebench computes itself by default (``implementation = "llebench"``:
+    an independent vectorised implementation with pyiqa's arithmetic, tested equal to it) and
+    through pyiqa with ``implementation = "pyiqa"`` (the reference). Both read the same
+    parameter file, through llebench's weights resolution."""
+
+    #: what ``settings()["implementation"]`` says of llebench's implementation
+    port: ClassVar[str]
+
+    def __init__(self, context: Context | None = None, implementation: str = "llebench") -> None:
+        if implementation not in ("llebench", "pyiqa"):
+            raise RunConfigError(f"{self.name}: implementation must be 'llebench' or 'pyiqa', got {implementation!r}")
+        self.implementation = implementation
+        if implementation == "pyiqa":
+            super().__init__(context)
+            return
+        Metric.__init__(self, context)
+        paths = resolve_all(self.weights_files)
+        self.files_used = {name: sha256sum(path) for name, path in sorted(paths.items())}
+        self.model = self.build(paths)
+        self.expensive = False  # tens of milliseconds: a worker process would cost more than it saves
+
+    def build(self, paths: dict[str, Any]) -> Any:
+        """The llebench implementation, from the resolved files (name -> path)."""
+        raise NotImplementedError
+
+    def check(self, outputs: torch.Tensor) -> None:
+        """Refuse inputs the metric cannot score, with a clear error (both implementations)."""
+
+    def settings(self) -> dict[str, Any]:
+        if self.implementation == "pyiqa":
+            return super().settings()
+        config = type(self).reference_config
+        settings: dict[str, Any] = {
+            "implementation": self.port,
+            "options": dict(config["options"]),
+            "input": "8-bit RGB output scaled to [0,1]",
+            "score_range": config["score_range"],
+        }
+        if self.files_used:
+            settings["files"] = self.files_used
+        return settings
+
+    def _scores(self, outputs: torch.Tensor, references: torch.Tensor | None) -> torch.Tensor:
+        self.check(outputs)
+        if self.implementation == "pyiqa":
+            return super()._scores(outputs, references)
+        return self.model(outputs.to(self.device)).flatten()
+
+
+class NIQE(OwnImplementation):
     name = "niqe"
     number_format = ".3f"
     pyiqa_name = "niqe"
     weights_files = files_for("niqe")
     lower_better = True
     default = True
-    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
-    description = "NIQE (Mittal et al. 2013), pyiqa, Y channel, LIVE pristine parameters"
+    expensive = True  # the pyiqa implementation: scored in a worker process on CPU runs (llebench.scoring)
+    description = "NIQE (Mittal et al. 2013), Y channel, LIVE pristine parameters (pyiqa's arithmetic)"
+    port = ("llebench niqe: the arithmetic of pyiqa's niqe (Y of YIQ rounded, 96x96 patches, MATLAB imresize, "
+            "AGGD fits on gamma 0.2:0.001:10), vectorised")
+    #: pyiqa's options and score range of ``niqe`` (tested against its DEFAULT_CONFIGS)
+    reference_config: ClassVar[dict[str, Any]] = {
+        "options": {"test_y_channel": True}, "score_range": "~0, ~100"}
+
+    def build(self, paths: dict[str, Any]) -> Any:
+        from llebench_metrics.niqe import NIQEModel
+
+        return NIQEModel.from_file(paths[self.weights_files[0].filename])
+
+    def check(self, outputs: torch.Tensor) -> None:
+        from llebench_metrics.niqe import check_size
+
+        check_size(*outputs.shape[-2:])
 
 
 class UNIQUE(PyiqaMetric):
@@ -151,13 +216,27 @@ class UNIQUE(PyiqaMetric):
     description = "UNIQUE (Zhang et al. 2021), pyiqa, model trained on the mix of IQA databases"
 
 
-class BRISQUE(PyiqaMetric):
+class BRISQUE(OwnImplementation):
     name = "brisque"
     pyiqa_name = "brisque"
     weights_files = files_for("brisque")
     lower_better = True
-    expensive = True  # scored in a worker process on CPU runs (llebench.scoring)
-    description = "BRISQUE (Mittal et al. 2012), pyiqa 'original' version, Y channel, LIVE SVR"
+    expensive = True  # the pyiqa implementation: scored in a worker process on CPU runs (llebench.scoring)
+    description = "BRISQUE (Mittal et al. 2012), 'original' version, Y channel, LIVE SVR (pyiqa's arithmetic)"
+    port = ("llebench brisque: the arithmetic of pyiqa's brisque 'original' (Y of YIQ rounded, float32, MATLAB "
+            "imresize, LIVE feature ranges, RBF SVR gamma 0.05, rho -153.591), vectorised")
+    reference_config: ClassVar[dict[str, Any]] = {
+        "options": {"test_y_channel": True}, "score_range": "~0, ~150"}
+
+    def build(self, paths: dict[str, Any]) -> Any:
+        from llebench_metrics.brisque import BRISQUEModel
+
+        return BRISQUEModel.from_file(paths[self.weights_files[0].filename])
+
+    def check(self, outputs: torch.Tensor) -> None:
+        from llebench_metrics.brisque import check_size
+
+        check_size(*outputs.shape[-2:])
 
 
 class MUSIQ(PyiqaMetric):
