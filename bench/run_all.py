@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 #: script -> (arguments for a full run, arguments for --quick)
 BENCHES = {
-    "dcenet_inference.py": (["--images", "4", "--repeats", "1"], ["--images", "1", "--repeats", "1"]),
+    "dcenet_inference.py": (["--images", "4", "--repeats", "3"], ["--images", "1", "--repeats", "1"]),
     "throughput.py": (["--images", "16", "--small", "500"], ["--images", "4", "--small", "100"]),
     "large_image.py": ([], ["--quick"]),
     "scaling.py": ([], ["--images", "1", "2", "4", "--methods", "1", "2", "3", "--sharded-images", "4"]),
