@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.sdk import read_image
-from llebench_clip_lit.enhancer import CLIPLIT, native_cpu_support
+from llebench.sdk import native_cpu_support
+from llebench_clip_lit.enhancer import CLIPLIT
 
 
 def official_light_map(w: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

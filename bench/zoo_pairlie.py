@@ -27,7 +27,8 @@ from torch import nn
 
 from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.sdk import read_image
-from llebench_pairlie.enhancer import PairLIE, native_cpu_support
+from llebench.sdk import native_cpu_support
+from llebench_pairlie.enhancer import PairLIE
 
 
 def official_branch(out_channels: int) -> nn.Sequential:

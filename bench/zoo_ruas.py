@@ -29,7 +29,8 @@ from torch import nn
 
 from _common import Result, at_most, data_dir, report, weights_dir
 from llebench.sdk import read_image
-from llebench_ruas.enhancer import RUAS, native_cpu_support
+from llebench.sdk import native_cpu_support
+from llebench_ruas.enhancer import RUAS
 
 
 # --- the official forward, re-implemented plainly (float32 NCHW, no in-place ops) ---------

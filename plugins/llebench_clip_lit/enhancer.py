@@ -10,7 +10,9 @@ from typing import Any
 
 import torch
 
-from llebench.sdk import Context, Enhancer, LLEBenchError, WeightsFile, load_state_dict, resolve_weights, sha256sum
+from llebench.sdk import (
+    Context, Enhancer, LLEBenchError, WeightsFile, load_state_dict, native_cpu_support, resolve_weights, sha256sum,
+)
 
 from llebench_clip_lit.network import HALO, LightMapNet, light_map_tiled
 
@@ -37,15 +39,6 @@ AUTO_WHOLE_PIXELS = 2048 * 2048
 AUTO_TILE = 512
 #: tile=None ("auto"): after an out-of-memory error the tiles are halved down to this size
 SMALLEST_TILE = 64
-
-
-def native_cpu_support(precision: str) -> bool:
-    """Whether oneDNN computes ``precision`` natively on this CPU (else it emulates it, slower than fp32)."""
-    if precision == "bf16":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "fp16":
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    return True
 
 
 def out_of_memory(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ import torch
 
 from llebench.sdk import (
     Context, EnhancementError, Enhancer, LLEBenchError, WeightsFile, flush_subnormals,
-    load_state_dict, resolve_weights, sha256sum, tiled,
+    load_state_dict, native_cpu_support, resolve_weights, sha256sum, tiled,
 )
 
 from llebench_pairlie.network import RECEPTIVE_RADIUS, PairLIENet
@@ -29,15 +29,6 @@ EXPONENTS: dict[str, float] = {"default": 0.2, "lol": 0.14}
 
 #: precision option -> autocast dtype (None: plain float32, the official computation)
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def native_cpu_support(precision: str) -> bool:
-    """Whether oneDNN computes ``precision`` natively on this CPU (else it emulates it, slower than fp32)."""
-    if precision == "bf16":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "fp16":
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    return True
 
 
 def truncate_to_8bit(image: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from llebench.sdk import (
-    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, resolve_weights, sha256sum, tiled,
+    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, native_cpu_support,
+    resolve_weights, sha256sum, tiled,
 )
 
 from llebench_ruas.network import ENHANCE_RADIUS, RECEPTIVE_RADIUS, RUASNetwork
@@ -42,15 +43,6 @@ DENOISED_OUTPUT = {"upe": False, "lol": True, "dark": False}
 
 #: precision option -> autocast dtype (None: plain float32)
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def native_cpu_support(precision: str) -> bool:
-    """Whether oneDNN computes ``precision`` natively on this CPU (else it emulates it, slower than fp32)."""
-    if precision == "bf16":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "fp16":
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    return True
 
 
 def truncate_to_8_bits(image: torch.Tensor) -> torch.Tensor:
