@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import Result, at_most, data_dir, report, weights_dir
-from llebench.sdk import read_image
-from llebench.sdk import native_cpu_support
+from llebench.sdk import native_cpu_support, read_image
 from llebench_clip_lit.enhancer import CLIPLIT
 
 

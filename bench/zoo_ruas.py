@@ -28,8 +28,7 @@ import torch
 from torch import nn
 
 from _common import Result, at_most, data_dir, report, weights_dir
-from llebench.sdk import read_image
-from llebench.sdk import native_cpu_support
+from llebench.sdk import native_cpu_support, read_image
 from llebench_ruas.enhancer import RUAS
 
 
