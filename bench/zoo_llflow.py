@@ -36,16 +36,15 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from _common import SHARED, Result, at_most, data_dir, report
 from llebench.images import read_image
-from llebench.sdk import native_cpu_support
+from llebench.sdk import native_cpu_support, truncate_to_8_bits
 from llebench_llflow.enhancer import LLFlow
 from llebench_llflow.network import STANDARD, LLFlowNet
-from llebench_llflow.procedures import truncate, unpaired_input
+from llebench_llflow.procedures import unpaired_input
 
 GOLDEN = SHARED / "golden" / "llflow"
 WEIGHTS = GOLDEN / "llflow_small_seed0_perturbed.pth"
@@ -171,7 +170,7 @@ def official_enhance(forward: OfficialForward, image: torch.Tensor) -> torch.Ten
     lq, (top, bottom, left, right) = unpaired_input(image)
     with torch.no_grad():
         out = forward(lq)
-    return truncate(out[:, :, top:out.shape[2] - bottom, left:out.shape[3] - right])
+    return truncate_to_8_bits(out[:, :, top:out.shape[2] - bottom, left:out.shape[3] - right])
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

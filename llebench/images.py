@@ -134,6 +134,16 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
     return _levels(image).float().div_(255.0)
 
 
+def truncate_to_8_bits(image: torch.Tensor) -> torch.Tensor:
+    """floor(255 clamp(y, 0, 1)) / 255: the levels official test scripts write when they save with a
+    uint8 cast (numpy ``astype('uint8')``, ``ToPILImage``), which truncates instead of rounding.
+
+    Values k / 255 pass :func:`quantize` unchanged, so a method returning these gets the official
+    bytes in the runner's PNG.
+    """
+    return image.clamp(0.0, 1.0).mul_(255.0).floor_().div_(255.0)
+
+
 def to_uint8_array(image: torch.Tensor) -> np.ndarray:
     """1x3xHxW [0,1] tensor -> HxWx3 uint8 array."""
     return _levels(image)[0].permute(1, 2, 0).cpu().numpy()

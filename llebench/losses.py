@@ -71,3 +71,23 @@ class Loss(Component, abc.ABC):
     @abc.abstractmethod
     def __call__(self, inputs: LossInputs) -> torch.Tensor:
         """The term's value: a scalar tensor (before its config weight is applied)."""
+
+
+class FeatureNetLoss(Loss):
+    """A term computed on frozen feature networks (VGG and the like).
+
+    The subclass sets ``self.feature_nets`` (``"pretrained"`` or ``"random"``) and ``self.vgg``
+    (an object with ``weights_used()``, e.g. :class:`llebench.sdk.nets.VGGFeatures`); this base
+    turns them into the provenance every such term owes: which file it loaded, and whether its
+    features were random (checkpoints and report rows are then marked untrained).
+    """
+
+    uses_feature_nets = True
+    feature_nets: str = "pretrained"
+
+    @property
+    def untrained(self) -> bool:
+        return self.feature_nets == "random"
+
+    def weights_used(self) -> dict[str, str]:
+        return self.vgg.weights_used()

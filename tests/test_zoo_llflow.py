@@ -19,7 +19,9 @@ from PIL import Image
 
 from llebench.cli import main
 from llebench.images import read_image, to_uint8_array
-from llebench.sdk import LLEBenchError, RunConfigError, WeightsFormatError, WeightsNotFound, native_cpu_support
+from llebench.sdk import (
+    LLEBenchError, RunConfigError, WeightsFormatError, WeightsNotFound, native_cpu_support, truncate_to_8_bits,
+)
 from llebench.training import TrainConfig, train
 from llebench.training.checkpoint import load_checkpoint
 from llebench_llflow import procedures
@@ -198,7 +200,7 @@ def test_gt_mean_uses_the_official_grey_weights_on_rgb():
 
 def test_truncation_survives_the_runners_rounding():
     values = torch.linspace(0, 1, 100_001).view(1, 1, 1, -1)
-    levels = procedures.truncate(values)
+    levels = truncate_to_8_bits(values)
     assert torch.equal(torch.floor(levels * 255 + 0.5), torch.floor(values * 255))
 
 
@@ -215,7 +217,7 @@ def test_outputs_match_the_official_pngs(llflow_dir, golden, prefix, filename):
         official = {"unpaired": np.asarray(Image.open(llflow_dir / f"out_{prefix}_{crop}_unpaired.png")),
                     "paired_gtmean": np.asarray(Image.open(llflow_dir / f"out_{prefix}_{crop}_paired_gtmean.png"))}
         # without the rescale (what test.py computes before it): the raw output truncated
-        noadj = procedures.truncate(t(golden[f"{prefix}_{crop}_paired_out_f32"]))
+        noadj = truncate_to_8_bits(t(golden[f"{prefix}_{crop}_paired_out_f32"]))
         diff = np.abs(to_uint8_array(noadj).astype(int) - golden[f"{prefix}_{crop}_paired_out_noadj_u8"].astype(int))
         assert diff.max() == 0
         assert np.array_equal(official["unpaired"], golden[f"{prefix}_{crop}_unpaired_out_u8"])

@@ -14,9 +14,9 @@ from PIL import Image
 
 from llebench.cli import main
 from llebench.sdk import (
-    ChecksumMismatch, EnhanceRecord, LLEBenchError, Sample, WeightsNotFound, read_image, tiled,
+    ChecksumMismatch, EnhanceRecord, LLEBenchError, Sample, WeightsNotFound, read_image, tiled, truncate_to_8_bits,
 )
-from llebench_pairlie.enhancer import PAIRLIE_WEIGHTS, PairLIE, truncate_to_8bit
+from llebench_pairlie.enhancer import PAIRLIE_WEIGHTS, PairLIE
 from llebench_pairlie.network import RECEPTIVE_RADIUS, PairLIENet, reflect_pad1
 
 GOLDEN_IDS = ("01", "12", "27")
@@ -78,10 +78,10 @@ def test_forward_equals_the_official_ops_on_the_raw_state_dict(shared_weights, o
 
 def test_saving_truncates_like_to_pil_image():
     values = torch.tensor([0.0, 0.5 / 255, 1 / 255, 0.99999, 200.7 / 255, 1.0]).view(1, 1, 2, 3)
-    levels = (truncate_to_8bit(values) * 255).round().flatten().tolist()
+    levels = (truncate_to_8_bits(values) * 255).round().flatten().tolist()
     assert levels == [0, 0, 1, 254, 200, 255]
     # k / 255 survives the runner's rounding: the PNG holds the truncated levels
-    assert torch.equal(torch.floor(truncate_to_8bit(values) * 255 + 0.5), truncate_to_8bit(values) * 255)
+    assert torch.equal(torch.floor(truncate_to_8_bits(values) * 255 + 0.5), truncate_to_8_bits(values) * 255)
 
 
 # -- parity with the official outputs ------------------------------------------------------
@@ -256,9 +256,9 @@ def test_unknown_options_and_tiny_images(shared_weights):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_half_precision_warns_where_it_is_emulated(shared_weights, native, monkeypatch):
-    import llebench_pairlie.enhancer as module
+    import llebench.precision  # the SDK's check_precision, which PairLIE calls
 
-    monkeypatch.setattr(module, "native_cpu_support", lambda precision: native)
+    monkeypatch.setattr(llebench.precision, "native_cpu_support", lambda precision: native)
     for precision in ("bf16", "fp16"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

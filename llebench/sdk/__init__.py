@@ -45,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "StepOutput": ("llebench.training.api", "StepOutput"),
     "TrainContext": ("llebench.training.api", "TrainContext"),
     "Loss": ("llebench.losses", "Loss"),
+    "FeatureNetLoss": ("llebench.losses", "FeatureNetLoss"),
     "LossInputs": ("llebench.losses", "LossInputs"),
     "ImageFolderTrainSet": ("llebench.training.data", "ImageFolderTrainSet"),
     "ConfigKey": ("llebench.schema", "Key"),
@@ -67,6 +68,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "read_image": ("llebench.images", "read_image"),
     "write_png": ("llebench.images", "write_png"),
     "quantize": ("llebench.images", "quantize"),
+    "truncate_to_8_bits": ("llebench.images", "truncate_to_8_bits"),
     "to_uint8_array": ("llebench.images", "to_uint8_array"),
     "list_images": ("llebench.imagefiles", "list_images"),
     "natural_key": ("llebench.imagefiles", "natural_key"),
@@ -127,8 +129,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from llebench.hookimpl import hookimpl  # noqa: F401
     from llebench.imagefiles import list_images, match_pairs, natural_key, pair_key  # noqa: F401
-    from llebench.images import IMAGE_SUFFIXES, is_image_file, quantize, read_image, to_uint8_array, write_png  # noqa: F401
-    from llebench.losses import Loss, LossInputs  # noqa: F401
+    from llebench.images import IMAGE_SUFFIXES, is_image_file, quantize, read_image, to_uint8_array, truncate_to_8_bits, write_png  # noqa: F401
+    from llebench.losses import FeatureNetLoss, Loss, LossInputs  # noqa: F401
     from llebench.plugins import Deferred  # noqa: F401
     from llebench.precision import PRECISIONS, check_precision, native_cpu_support, precision_autocast  # noqa: F401
     from llebench.results import Entry, RunResults  # noqa: F401

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import warnings
 from typing import Any
 
 import torch
 
 from llebench.sdk import (
-    Context, Enhancer, LLEBenchError, WeightsFile, load_state_dict, native_cpu_support, resolve_weights, sha256sum,
+    Context, Enhancer, LLEBenchError, WeightsFile, check_precision, load_state_dict, precision_autocast,
+    resolve_weights, sha256sum,
 )
 
 from llebench_clip_lit.network import HALO, LightMapNet, light_map_tiled
@@ -30,8 +29,6 @@ ENHANCEMENT_WEIGHTS = WeightsFile(
 
 #: variant -> padding of the 3x3 convolutions outside the pyramid
 VARIANT_PADDING = {"reflect": "reflect", "zero_pad": "zeros"}
-#: precision option -> autocast dtype (None: plain float32, the official numerics)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: tile=None ("auto"): images up to this many pixels are computed whole, as the official script does
 AUTO_WHOLE_PIXELS = 2048 * 2048
 #: tile=None ("auto"): the core size of the exact tiles used above AUTO_WHOLE_PIXELS (512: ~6 % more
@@ -84,8 +81,6 @@ class CLIPLIT(Enhancer):
         super().__init__(context)
         if variant not in self.variants:
             raise LLEBenchError(f"clip_lit: unknown variant {variant!r}; choose one of {', '.join(self.variants)}")
-        if precision not in PRECISIONS:
-            raise LLEBenchError(f"clip_lit: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0):
             raise LLEBenchError(f"clip_lit: tile must be a number of pixels >= 1 (0 = never tile; "
                                 f"unset = automatic), got {tile!r}")
@@ -93,12 +88,8 @@ class CLIPLIT(Enhancer):
                 math.isfinite(min_light) and min_light >= 0):
             raise LLEBenchError(f"clip_lit: min_light must be a finite number >= 0 (0 = the official division), "
                                 f"got {min_light!r}")
-        self._variant, self.precision, self.tile, self.min_light = variant, precision, tile, float(min_light)
-        if self.device.type == "cpu" and precision != "fp32" and not native_cpu_support(precision):
-            warnings.warn(f"{self.name}: this CPU has no native {precision} (oneDNN: emulated; torch CPU capability "
-                          f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is slower than fp32 "
-                          "here: it only shows the numerics. It is fast on CUDA and on CPUs with AVX512-BF16/AMX.",
-                          stacklevel=2)
+        self.precision = check_precision(self.name, precision, self.device)
+        self._variant, self.tile, self.min_light = variant, tile, float(min_light)
         self.weights_path = resolve_weights(ENHANCEMENT_WEIGHTS, weights)
         state, _ = load_state_dict(self.weights_path, strip_prefix="module.")
         self.net = LightMapNet(padding=VARIANT_PADDING[variant])
@@ -164,8 +155,7 @@ class CLIPLIT(Enhancer):
             tile = max(SMALLEST_TILE, tile // 2)
 
     def _light(self, image: torch.Tensor, tile: int | None) -> torch.Tensor:
-        dtype = PRECISIONS[self.precision]
-        with contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype):
+        with precision_autocast(self.precision, self.device):
             if tile is None or max(image.shape[-2:]) <= tile:
                 light = self.net(image.contiguous(memory_format=torch.channels_last))
             else:  # each window is made channels_last, not the whole image

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from llebench.sdk import Context, Loss, LossInputs, RunConfigError
+from llebench.sdk import Context, FeatureNetLoss, LossInputs, RunConfigError
 from llebench.sdk.nets import VGG19_IMAGENET_WEIGHTS
 
 from llebench_contrastive.features import layer_list, vgg19
@@ -29,12 +29,11 @@ PAPER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 EPS = 1e-7
 
 
-class ContrastiveRegularization(Loss):
+class ContrastiveRegularization(FeatureNetLoss):
     name = "cr"
     description = ("AECR-Net contrastive regularisation (CVPR 2021): VGG-19 L1 ratio pulling the output to the "
                    "reference and away from the input; negatives=false is CR*")
     needs_reference = True
-    uses_feature_nets = True
     weights_files = (VGG19_IMAGENET_WEIGHTS,)
 
     def __init__(self, context: Context | None = None, layers: Sequence[str] = PAPER_LAYERS,
@@ -56,13 +55,6 @@ class ContrastiveRegularization(Loss):
         self.vgg = vgg19(feature_nets, normalize, self.layers, vgg_weights, self.device)
         #: ``(images, layers) -> features``; a test may put a fixed extractor here
         self.extractor = self.vgg
-
-    @property
-    def untrained(self) -> bool:
-        return self.feature_nets == "random"
-
-    def weights_used(self) -> dict[str, str]:
-        return self.vgg.weights_used()
 
     def settings(self) -> dict[str, Any]:
         return {"layers": list(self.layers), "layer_weights": list(self.layer_weights), "negatives": self.negatives,

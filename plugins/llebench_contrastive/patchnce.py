@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llebench.sdk import Context, Loss, LossInputs, RunConfigError
+from llebench.sdk import Context, FeatureNetLoss, LossInputs, RunConfigError
 from llebench.sdk.nets import VGG19_IMAGENET_WEIGHTS
 
 from llebench_contrastive.features import layer_list, vgg19
@@ -78,11 +78,10 @@ def nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float = TEMPERAT
     return F.cross_entropy(logits, target)
 
 
-class PatchNCE(Loss):
+class PatchNCE(FeatureNetLoss):
     name = "patchnce"
     description = ("CUT PatchNCE (ECCV 2020): patchwise InfoNCE between output and input (or reference) on "
                    "frozen VGG-19 features with trained MLP heads, 256 locations/layer, tau 0.07")
-    uses_feature_nets = True
     weights_files = (VGG19_IMAGENET_WEIGHTS,)
 
     def __init__(self, context: Context | None = None, layers: Sequence[str] = DEFAULT_LAYERS,
@@ -110,15 +109,8 @@ class PatchNCE(Loss):
         channels = [self.vgg.channels(layer) for layer in self.layers]
         self.heads = nn.ModuleList(projection_head(c, head_width, generator) for c in channels).to(self.device)
 
-    @property
-    def untrained(self) -> bool:
-        return self.feature_nets == "random"
-
     def trainable(self) -> nn.Module:
         return self.heads
-
-    def weights_used(self) -> dict[str, str]:
-        return self.vgg.weights_used()
 
     def settings(self) -> dict[str, Any]:
         return {"layers": list(self.layers), "patches": self.patches, "temperature": self.temperature,

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from llebench.sdk import Context, Loss, LossInputs, RunConfigError
+from llebench.sdk import Context, FeatureNetLoss, Loss, LossInputs, RunConfigError
 from llebench.sdk.nets import VGG16_IMAGENET_WEIGHTS, VGGFeatures
 
 from llebench_dcenet import scl_losses as losses
@@ -63,11 +63,10 @@ class SCLTerm(Loss):
         return positive, inputs.negatives
 
 
-class SCLGram(SCLTerm):
+class SCLGram(SCLTerm, FeatureNetLoss):
     name = "scl_gram"
     description = ("SCL-LLE (AAAI 2022) contrastive Gram triplet on VGG-16 relu1_2/relu2_2: output vs "
                    "positives/negatives (compat paper|official)")
-    uses_feature_nets = True
     weights_files = (VGG16_IMAGENET_WEIGHTS,)
 
     def __init__(self, context: Context | None = None, compat: str = "paper", margin: float | None = None,
@@ -78,13 +77,6 @@ class SCLGram(SCLTerm):
         # the official code feeds raw [0,1] images to VGG; the paper's VGG expects ImageNet normalisation
         self.vgg = VGGFeatures.for_training(feature_nets, 16, not self.official, losses.GRAM_LAYERS[-1],
                                             vgg_weights or None, seed).to(self.device)
-
-    @property
-    def untrained(self) -> bool:
-        return self.feature_nets == "random"
-
-    def weights_used(self) -> dict[str, str]:
-        return self.vgg.weights_used()
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "layers": list(losses.GRAM_LAYERS), "feature_nets": self.feature_nets}

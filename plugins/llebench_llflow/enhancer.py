@@ -25,12 +25,12 @@ import torch
 
 from llebench.sdk import (
     Context, Enhancer, LLEBenchError, WeightsFile, WeightsFormatError, check_precision, flush_subnormals,
-    load_state_dict, precision_autocast, resolve_weights, sha256sum,
+    load_state_dict, precision_autocast, resolve_weights, sha256sum, truncate_to_8_bits,
 )
 
 from llebench_llflow.network import ARCHITECTURES, STANDARD, Architecture, LLFlowNet
 from llebench_llflow.procedures import (
-    grey_mean_as_official, gt_mean_rescale, paired_input, truncate, unpaired_input,
+    grey_mean_as_official, gt_mean_rescale, paired_input, unpaired_input,
 )
 
 LICENCE = "CC BY-NC-SA 4.0 (LICENSE of wyf0912/LLFlow; academic research use only)"
@@ -172,17 +172,17 @@ class LLFlow(Enhancer):
         """``test_unpaired.py``; with ``gt_mean`` (no reference given: FLOPs and timing metrics)
         ``test.py`` without the rescale, which costs the same."""
         if self.gt_mean:
-            return truncate(self._run(self._paired_input(image)))
+            return truncate_to_8_bits(self._run(self._paired_input(image)))
         lq, (top, bottom, left, right) = unpaired_input(image)
         output = self._run(lq)
-        return truncate(output[:, :, top:output.shape[2] - bottom, left:output.shape[3] - right])
+        return truncate_to_8_bits(output[:, :, top:output.shape[2] - bottom, left:output.shape[3] - right])
 
     def enhance_with_reference(self, image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """``test.py``: the output rescaled to the reference's mean grey level."""
         if not self.gt_mean:
             return self.enhance(image)
         output = self._run(self._paired_input(image))
-        return truncate(gt_mean_rescale(output, grey_mean_as_official(reference)))
+        return truncate_to_8_bits(gt_mean_rescale(output, grey_mean_as_official(reference)))
 
     def _paired_input(self, image: torch.Tensor) -> torch.Tensor:
         try:

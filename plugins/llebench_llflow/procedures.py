@@ -107,11 +107,6 @@ def gt_mean_rescale(output: torch.Tensor, mean_gt: float) -> torch.Tensor:
     return torch.clamp(output * factor.view(-1, 1, 1, 1), 0.0, 1.0)
 
 
-def truncate(image: torch.Tensor) -> torch.Tensor:
-    """``(clip(y, 0, 1) * 255).astype(uint8) / 255``: the official saving rule (truncation)."""
-    return torch.floor(image.clamp(0.0, 1.0) * 255.0) / 255.0
-
-
 # -- training input (LoL_Dataset) ------------------------------------------------------------
 
 def training_pair(low: np.ndarray, high: np.ndarray, equalized: np.ndarray, crop: int, flip: bool,

@@ -43,11 +43,11 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from llebench.sdk import (
-    ConfigKey, DatasetUnavailable, ImageError, RunConfigError, StepOutput, Trainer, match_pairs,
+    ConfigKey, DatasetUnavailable, ImageError, RunConfigError, StepOutput, Trainer, match_pairs, truncate_to_8_bits,
 )
 
 from llebench_llflow.network import ARCHITECTURES, LLFlowNet
-from llebench_llflow.procedures import equalize, training_pair, truncate, unpaired_input
+from llebench_llflow.procedures import equalize, training_pair, unpaired_input
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -263,4 +263,4 @@ class LLFlowTrainer(Trainer):
         """Validation with the default test procedure (``test_unpaired.py``)."""
         lq, (top, bottom, left, right) = unpaired_input(image)
         output = model(lq)
-        return truncate(output[:, :, top:output.shape[2] - bottom, left:output.shape[3] - right])
+        return truncate_to_8_bits(output[:, :, top:output.shape[2] - bottom, left:output.shape[3] - right])

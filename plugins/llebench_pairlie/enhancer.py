@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import Any
 
 import torch
 
 from llebench.sdk import (
-    Context, EnhancementError, Enhancer, LLEBenchError, WeightsFile, flush_subnormals,
-    load_state_dict, native_cpu_support, resolve_weights, sha256sum, tiled,
+    Context, EnhancementError, Enhancer, LLEBenchError, WeightsFile, check_precision, flush_subnormals,
+    load_state_dict, precision_autocast, resolve_weights, sha256sum, tiled, truncate_to_8_bits,
 )
 
 from llebench_pairlie.network import RECEPTIVE_RADIUS, PairLIENet
@@ -26,19 +25,6 @@ PAIRLIE_WEIGHTS = WeightsFile(
 
 #: variant -> the exponent of L in I = L ** exponent * R. eval.py: ``torch.pow(L, 0.2)  # default=0.2, LOL=0.14.``
 EXPONENTS: dict[str, float] = {"default": 0.2, "lol": 0.14}
-
-#: precision option -> autocast dtype (None: plain float32, the official computation)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def truncate_to_8bit(image: torch.Tensor) -> torch.Tensor:
-    """What ``transforms.ToPILImage()`` saves: uint8 = trunc(255 * y), returned as k / 255.
-
-    Values k / 255 pass the runner's rounding (floor(255 y + 0.5)) unchanged, so the cached
-    PNG equals eval.py's. The uint8 cast is the same truncation as ToPILImage's ``.byte()``.
-    """
-    return image.clamp(0.0, 1.0).mul_(255.0).to(torch.uint8).float().div_(255.0)
-
 
 class PairLIE(Enhancer):
     """PairLIE with the official weights; ``weights`` overrides the file.
@@ -77,17 +63,10 @@ class PairLIE(Enhancer):
                 math.isfinite(exponent) and exponent >= 0):
             raise LLEBenchError(f"pairlie: exponent must be a number >= 0 (0.2 in eval.py), got {exponent!r}")
         self.exponent = float(exponent)
-        if precision not in PRECISIONS:
-            raise LLEBenchError(f"pairlie: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.precision = precision
+        self.precision = check_precision("pairlie", precision, self.device)
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise LLEBenchError(f"pairlie: tile must be a positive number of pixels, got {tile!r}")
         self.tile = tile
-        if self.device.type == "cpu" and precision != "fp32" and not native_cpu_support(precision):
-            warnings.warn(f"pairlie: this CPU has no native {precision} (oneDNN: emulated; torch CPU capability "
-                          f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is slower than fp32 "
-                          "here: it only shows the numerics. It is fast on CUDA and on CPUs with AVX512-BF16/AMX.",
-                          stacklevel=2)
 
         self.weights_path = resolve_weights(PAIRLIE_WEIGHTS, weights)
         state, _ = load_state_dict(self.weights_path)  # a WeightsFormatError names the file
@@ -121,7 +100,8 @@ class PairLIE(Enhancer):
             enhanced = tiled(self.enhance_float, image, self.tile, RECEPTIVE_RADIUS)
         else:
             enhanced = self.enhance_float(image)
-        return truncate_to_8bit(enhanced)
+        # eval.py saves with ToPILImage, whose uint8 cast truncates
+        return truncate_to_8_bits(enhanced)
 
     def enhance_float(self, image: torch.Tensor) -> torch.Tensor:
         """I = L ** exponent * R before eval.py's 8-bit truncation (float32, NCHW)."""
@@ -129,9 +109,6 @@ class PairLIE(Enhancer):
             raise EnhancementError(f"pairlie: the image is {image.shape[-2]}x{image.shape[-1]} pixels; its "
                                    "reflection padding needs at least 2 pixels in each direction")
         image = image.contiguous(memory_format=torch.channels_last)
-        if self.precision == "fp32":
+        with precision_autocast(self.precision, self.device):
             enhanced = self.net.enhance(image, self.exponent)
-        else:
-            with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision]):
-                enhanced = self.net.enhance(image, self.exponent)
         return enhanced.contiguous()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from llebench.sdk import (
-    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, native_cpu_support,
-    resolve_weights, sha256sum, tiled,
+    Context, Enhancer, LLEBenchError, WeightsFile, check_precision, flush_subnormals, load_state_dict,
+    precision_autocast, resolve_weights, sha256sum, tiled, truncate_to_8_bits,
 )
 
 from llebench_ruas.network import ENHANCE_RADIUS, RECEPTIVE_RADIUS, RUASNetwork
@@ -41,16 +40,6 @@ WEIGHTS: dict[str, WeightsFile] = {
 #: u3 - n (``u_list[-1]``), ``upe`` and ``dark`` the enhancement u3 (``u_list[-2]``)
 DENOISED_OUTPUT = {"upe": False, "lol": True, "dark": False}
 
-#: precision option -> autocast dtype (None: plain float32)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def truncate_to_8_bits(image: torch.Tensor) -> torch.Tensor:
-    """The levels RUAS's ``save_images`` writes, ``np.clip(255 x, 0, 255).astype('uint8')``,
-    divided by 255 (the runner's rounding then keeps them unchanged)."""
-    return torch.floor(image.clamp(0.0, 1.0).mul_(255.0)).div_(255.0)
-
-
 class RUAS(Enhancer):
     """RUAS: three unrolled Retinex stages with searched cells, and a searched denoiser.
 
@@ -77,19 +66,12 @@ class RUAS(Enhancer):
         super().__init__(context)
         if variant not in WEIGHTS:
             raise LLEBenchError(f"ruas: variant must be one of {', '.join(self.variants)}, got {variant!r}")
-        if precision not in PRECISIONS:
-            raise LLEBenchError(f"ruas: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
             raise LLEBenchError(f"ruas: tile must be a positive number of pixels, got {tile!r}")
         self._variant = variant
-        self.precision = precision
+        self.precision = check_precision("ruas", precision, self.device)
         self.tile = tile
         self.denoised = DENOISED_OUTPUT[variant]
-        if self.device.type == "cpu" and precision != "fp32" and not native_cpu_support(precision):
-            warnings.warn(f"ruas: this CPU has no native {precision} (oneDNN: emulated; torch CPU capability "
-                          f"{torch.backends.cpu.get_cpu_capability()}), so precision={precision} is much slower "
-                          "than fp32 here: it only shows the numerics. It is fast on CUDA and on CPUs with "
-                          "AVX512-BF16/AMX.", stacklevel=2)
         self.weights_path: Path = resolve_weights(WEIGHTS[variant], weights)
         state, _ = load_state_dict(self.weights_path)
         whole = RUASNetwork()
@@ -127,14 +109,12 @@ class RUAS(Enhancer):
 
     def forward_float(self, image: torch.Tensor) -> torch.Tensor:
         """The network's output before the 8-bit truncation (float32)."""
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return self._forward(image)
-        with torch.autocast(self.device.type, dtype=dtype):
+        with precision_autocast(self.precision, self.device):
             return self._forward(image).float()
 
     def _forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image, denoise=self.denoised)
 
     def _enhance_whole(self, image: torch.Tensor) -> torch.Tensor:
+        # save_images writes np.clip(255 x, 0, 255).astype('uint8'): truncation
         return truncate_to_8_bits(self.forward_float(image))

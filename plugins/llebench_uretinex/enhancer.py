@@ -29,7 +29,7 @@ import torch
 
 from llebench.sdk import (
     Context, Enhancer, LLEBenchError, WeightsFile, check_precision, load_state_dict, precision_autocast,
-    resolve_weights, sha256sum, tiled,
+    resolve_weights, sha256sum, tiled, truncate_to_8_bits,
 )
 
 from llebench_uretinex.nets import (
@@ -284,7 +284,7 @@ class URetinexNet(Enhancer):
             enhanced = self._pipeline(image, reference, self.tile)
         # test.py saves np.clip(y * 255, 0, 255).astype('uint8'): truncation. k/255 survives the
         # runner's rounding unchanged, so the cached PNG holds the official bytes.
-        return torch.floor((enhanced * 255).clamp_(0, 255)).div_(255).contiguous()
+        return truncate_to_8_bits(enhanced).contiguous()
 
     def _pipeline(self, image: torch.Tensor, reference: torch.Tensor | None, tile: int) -> torch.Tensor:
         with precision_autocast(self.precision, self.device):

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from llebench.sdk import (
-    Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict, resolve_weights, sha256sum,
+    PRECISIONS, Context, Enhancer, LLEBenchError, WeightsFile, flush_subnormals, load_state_dict,
+    precision_autocast, resolve_weights, sha256sum,
 )
 
 from llebench_zero_dce_pp.network import ESTIMATOR_RADIUS, ITERATIONS, CurveEstimator, apply_curve_
@@ -45,8 +46,6 @@ WEIGHTS = WeightsFile(
 
 #: the scale factor hard-coded in the official lowlight_test.py
 OFFICIAL_SCALE = 12
-#: precision option -> autocast dtype of the curve estimator (None: plain float32)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: on the CPU the curve is applied to row strips of fewer values than ATen's parallel grain
 #: size (32,768): each op then runs in the calling thread on cache-resident data, with no
 #: OpenMP fork/join per op (which on a busy CPU costs far more than the arithmetic)
@@ -103,7 +102,7 @@ class ZeroDCEPlusPlus(Enhancer):
         self.scale_factor = _parse_scale(variant, scale_factor)
         if self.scale_factor == 1:
             self.tile_halo = ESTIMATOR_RADIUS  # curves at full resolution: exact on overlapping tiles
-        if precision not in PRECISIONS:
+        if precision not in PRECISIONS:  # not check_precision: its warning is about speed, this one says why
             raise LLEBenchError(f"zero_dce_pp: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
         if self.device.type == "cpu" and precision != "fp32":
@@ -142,11 +141,8 @@ class ZeroDCEPlusPlus(Enhancer):
         """The full-resolution curve map (Nx3xHxW, float32) of an image whose sides are multiples of the scale."""
         scale = self.scale_factor
         small = image if scale == 1 else F.interpolate(image, scale_factor=1 / scale, mode="bilinear")
-        if self.precision == "fp32":
+        with precision_autocast(self.precision, self.device):
             curve = self.net(small)
-        else:
-            with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision]):
-                curve = self.net(small)
         curve = curve.float()
         if scale == 1:
             return curve
