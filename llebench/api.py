@@ -204,6 +204,14 @@ class Dataset(Component, abc.ABC):
         """
         return None
 
+    def published_size(self) -> int | None:
+        """How many images the dataset has as published (None: not known, or the user's own data).
+
+        A local copy with fewer images is a subset of it: its cells show ``n/N`` with this
+        ``N`` and are never compared with published numbers.
+        """
+        return None
+
     def files(self, sample_id: str) -> list[Path]:
         """The files one sample is read from (input first), for the run's dataset fingerprint.
 

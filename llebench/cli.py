@@ -190,8 +190,10 @@ def cmd_run(args: argparse.Namespace, context: Context) -> int:
             plan.device = str(device)  # cuda:LOCAL_RANK on a multi-GPU host
         summary = Runner(plugins, plan, progress=False if args.no_progress else None, shard=shard).run()
         if shard.rank == 0:
-            if not args.no_report:
-                run = RunResults.load(plan.out)
+            run = None if args.no_report else RunResults.load(plan.out)
+            if run is not None and run.scores.empty:
+                summary.warnings.append("no report written: the results directory holds no scores")
+            elif run is not None:
                 report_context = Context(device="cpu", data_root=plan.data_root, plugins=plugins)
                 for name in plugins.names("reports"):
                     cls = plugins.get("reports", name)

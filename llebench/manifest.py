@@ -9,7 +9,9 @@ each row. Besides each component's own ``settings()``:
   checkpoints trained with random feature networks), the sha256 of every file it loaded,
   the options the user gave, and ``reference`` for the identity (a reference row, never
   ranked);
-* a dataset: ``images`` (N, the size of the dataset, however many a ``--limit`` run scored)
+* a dataset: ``images`` (the images found, however many a ``--limit`` run scored),
+  ``published_images`` (its published size, when the dataset knows it: a local copy with
+  fewer is a subset, :func:`llebench.results.dataset_sizes`)
   and a ``fingerprint``: the sha256 over the sha256 of every input file, whose per-file list
   is in ``RUN/fingerprints/<dataset>.sha256``;
 * a metric: kind, direction and number format.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +32,48 @@ from llebench.plugins import PluginSet
 from llebench.results import dir_name
 from llebench.weights import sha256sum
 
-#: options that the row's variant or weights already say (not repeated as "options")
-_SHOWN_ELSEWHERE = ("weights", "allow_untrained")
+#: options that the row's variant or weights already say (not repeated as "options"):
+#: ``variant`` is the method's own variant, whatever name chose it
+_SHOWN_ELSEWHERE = ("weights", "allow_untrained", "variant")
 
 
 def row_variant(enhancer: Enhancer, spec: ComponentSpec) -> str:
     """The variant stored in every score row: what makes this row differ from the published method.
 
     A method's default named variant (the first of ``variants``) is its published
-    configuration: it is not a difference, so it is not stored (nor marked in tables).
+    configuration: it is not a difference, so it is not stored (nor marked in tables). Then
+    come the non-default options the method's own variant does not already say (``tile=64``),
+    ``custom-weights`` when ``--weights`` replaced the published file (not when it names a
+    byte-identical copy of it) and ``untrained``.
     """
     own = enhancer.variant
     if own and enhancer.variants and own == enhancer.variants[0]:
         own = ""
     parts = [own] if own else []
-    if "weights" in spec.options:
+    said = set(own.replace("=", "+").split("+"))
+    parts += [f"{key}={value}" for key, value in sorted(changed_options(enhancer, spec).items())
+              if key not in said and str(value) not in said]
+    if custom_weights(enhancer, spec):
         parts.append("custom-weights")
     if enhancer.settings().get("untrained"):
         parts.append("untrained")
     return "+".join(parts)
+
+
+def changed_options(enhancer: Enhancer, spec: ComponentSpec) -> dict[str, Any]:
+    """The options the user gave that differ from the method's defaults (``variant`` and
+    ``weights`` aside: the row's variant says those)."""
+    return {key: value for key, value in spec.options.items()
+            if key not in _SHOWN_ELSEWHERE and value != _default(type(enhancer), key)}
+
+
+def custom_weights(enhancer: Enhancer, spec: ComponentSpec) -> bool:
+    """``--weights`` gave a file that is not one of the method's published ones (by sha256)."""
+    if "weights" not in spec.options:
+        return False
+    published = {file.sha256 for file in enhancer.weights_files if file.sha256}
+    used = set(enhancer.weights_used().values())
+    return not used or not used <= published
 
 
 def method_entry(spec: ComponentSpec, enhancer: Enhancer | str, plugins: PluginSet) -> dict[str, Any]:
@@ -56,10 +82,9 @@ def method_entry(spec: ComponentSpec, enhancer: Enhancer | str, plugins: PluginS
                              "reference": bool(getattr(cls, "reference", False))}
     if isinstance(enhancer, str):
         return {**entry, "error": enhancer}
-    options = {k: v for k, v in spec.options.items() if k not in _SHOWN_ELSEWHERE and v != _default(cls, k)}
     return {**entry, "variant": row_variant(enhancer, spec), "settings": enhancer.settings(),
-            "weights": enhancer.weights_used(), "custom_weights": "weights" in spec.options,
-            "options": options}
+            "weights": enhancer.weights_used(), "custom_weights": custom_weights(enhancer, spec),
+            "options": changed_options(enhancer, spec)}
 
 
 def _default(cls: type, option: str) -> Any:
@@ -75,9 +100,15 @@ def dataset_entry(spec: ComponentSpec, dataset: Dataset | str, ids: list[str] | 
     if isinstance(dataset, str):
         return {"name": spec.name, "error": dataset}
     entry: dict[str, Any] = {"name": spec.name, "kind": dataset.kind, "settings": dataset.settings()}
+    published = dataset.published_size()
+    if published is not None:
+        entry["published_images"] = published
     if ids is not None:
         entry["images"] = len(ids)
-        entry["fingerprint"] = fingerprint(dataset, ids, out / "fingerprints" / f"{dir_name(spec.label)}.sha256")
+        listing = out / "fingerprints" / f"{dir_name(spec.label)}.sha256"
+        entry["fingerprint"], directory = fingerprint(dataset, ids, listing)
+        if directory is not None:
+            entry["fingerprint_dir"] = directory
     return entry
 
 
@@ -90,23 +121,32 @@ def metric_entry(spec: ComponentSpec, metric: Metric | str, plugins: PluginSet) 
     return {**entry, "settings": metric.settings()}
 
 
-def fingerprint(dataset: Dataset, ids: list[str], listing: Path) -> dict[str, Any]:
-    """sha256 of the dataset's files (``Dataset.files``), written to ``listing`` in
-    ``sha256sum`` format; a dataset with no files (generated) is fingerprinted by its settings."""
-    lines = []
+def fingerprint(dataset: Dataset, ids: list[str], listing: Path) -> tuple[dict[str, Any], str | None]:
+    """The dataset's fingerprint and the directory its file listing is relative to.
+
+    The fingerprint is the sha256 of the lines ``<sha256 of the file>  <sample id>:<file name>``
+    over every file of every sample (``Dataset.files``, input first): it does not depend on
+    where the data lives. ``listing`` gets the same digests in ``sha256sum`` format, paths
+    relative to the returned directory (``cd DIR && sha256sum -c LISTING`` checks a copy). A
+    dataset with no files (generated) is fingerprinted by its settings.
+    """
+    canonical, files = [], []
     for sample_id in ids:
-        for path in dataset.files(sample_id):
+        for path in map(Path, dataset.files(sample_id)):
             try:
-                digest = sha256sum(Path(path))
+                digest = sha256sum(path)
             except OSError:
                 digest = "unreadable"  # the image fails when it is read; the fingerprint says so
-            lines.append(f"{digest}  {sample_id}:{Path(path).name}")
-    if not lines:
+            canonical.append(f"{digest}  {sample_id}:{path.name}")
+            files.append((digest, path))
+    if not canonical:
         import json
 
         settings = json.dumps(dataset.settings(), sort_keys=True, default=str)
-        return {"sha256": hashlib.sha256(settings.encode()).hexdigest(), "files": 0, "of": "settings"}
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(listing, text)
-    return {"sha256": hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest(), "files": len(lines),
-            "of": "files"}
+        return {"sha256": hashlib.sha256(settings.encode()).hexdigest(), "files": 0, "of": "settings"}, None
+    directory = Path(os.path.commonpath([str(path.absolute().parent) for _, path in files]))
+    atomic_write_text(listing, "".join(f"{digest}  {path.absolute().relative_to(directory)}\n"
+                                       for digest, path in files))
+    text = "\n".join(canonical) + "\n"
+    return ({"sha256": hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest(), "files": len(canonical),
+             "of": "files"}, str(directory))

@@ -182,9 +182,8 @@ class RunResults:
         return {label: entry.get("lower_better") for label, entry in self.entries("metrics").items()}
 
     def dataset_sizes(self) -> dict[str, int]:
-        """N of each dataset label: its number of images (from the manifest; absent for old runs)."""
-        return {label: entry.get("images") for label, entry in self.entries("datasets").items()
-                if isinstance(entry.get("images"), int)}
+        """N of each dataset label (:func:`dataset_sizes`)."""
+        return dataset_sizes(self.manifest)
 
     def summary(self) -> Any:
         """``summary.csv`` as a DataFrame (:data:`llebench.stats.SUMMARY_COLUMNS`); computed from the
@@ -238,13 +237,38 @@ class RunResults:
             return None
 
 
+def dataset_sizes(manifest: dict[str, Any]) -> dict[str, int]:
+    """N of each dataset label: the images the run found, or the published size when the local
+    copy has fewer (a 3-image DICM folder is 3 of DICM's 64, not a complete DICM). Absent for
+    runs written before sizes were recorded."""
+    sizes = {}
+    for label, entry in manifest.get("datasets", {}).items():
+        if isinstance(entry.get("images"), int):
+            published = entry.get("published_images")
+            sizes[label] = max(entry["images"], published) if isinstance(published, int) else entry["images"]
+    return sizes
+
+
+def _without_paths(settings: Any) -> Any:
+    """``settings`` with every absolute file-system path replaced by a placeholder."""
+    if isinstance(settings, dict):
+        return {key: _without_paths(value) for key, value in settings.items()}
+    if isinstance(settings, list):
+        return [_without_paths(value) for value in settings]
+    if isinstance(settings, str) and os.path.isabs(settings):
+        return "<a directory>"
+    return settings
+
+
 def merge_runs(runs: list[RunResults], path: Path) -> RunResults:
     """Several runs as one (a leaderboard across runs), at ``path`` (where its pages go).
 
     Refused, naming what differs, when two runs measured a dataset label on different data
     (fingerprints) or with different dataset settings, or a metric label with different
-    settings: their numbers are not comparable. A method label present in several runs is
-    shown once per run, as ``label (run directory name)``.
+    settings: their numbers are not comparable. Where the data lives is not what it is: a
+    dataset fingerprinted by its files compares equal from any directory (runs of two
+    machines merge). A method label present in several runs is shown once per run, as
+    ``label (run directory name)``.
     """
     import pandas as pd
 
@@ -255,6 +279,8 @@ def merge_runs(runs: list[RunResults], path: Path) -> RunResults:
             for label, raw in run.manifest.get(section, {}).items():
                 if "error" in raw:
                     continue
+                if section == "datasets" and (raw.get("fingerprint") or {}).get("of") == "files":
+                    raw = {**raw, "settings": _without_paths(raw.get("settings"))}
                 if label in seen:
                     first_run, first = seen[label]
                     differing = [f for f in fields if first.get(f) != raw.get(f)]

@@ -75,13 +75,14 @@ class RunSummary:
                          f"(e.g. {self.recomputed[0]})")
         # many images fail for one cause (e.g. missing weights): show each cause once
         causes = Counter((f.method, f.metric, f.error) for f in self.failures)
+        said = set(self.setup_errors)
         shown = 0
         for (method, metric, error), count in causes.most_common():
             if shown == max_failures:
                 lines.append(f"... and {len(causes) - shown} more distinct failures (see scores.csv)")
                 break
             where = f"{method} / {metric}" + (f" ({count} images)" if count > 1 else "")
-            lines.append(f"failed: {where}: {error}")
+            lines.append(f"failed: {where}: " + ("the error above" if error in said else error))
             shown += 1
         return lines + self.means_lines()
 

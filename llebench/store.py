@@ -20,8 +20,8 @@ from typing import Any, Sequence
 from llebench.atomic import atomic_write_text, atomic_writer
 from llebench.errors import OutputNotWritable, RunConfigError
 from llebench.results import (
-    OUTPUT_COLUMNS, OUTPUT_KEY, SCORE_COLUMNS, SCORE_KEY, details_path, output_image_path, read_journal,
-    read_journals, shard_files,
+    OUTPUT_COLUMNS, OUTPUT_KEY, SCORE_COLUMNS, SCORE_KEY, dataset_sizes, details_path, output_image_path,
+    read_journal, read_journals, shard_files,
 )
 
 
@@ -223,9 +223,7 @@ class ResultsStore:
 
         scores = pd.DataFrame(list(self.scores.rows.values()), columns=list(SCORE_COLUMNS), dtype=object)
         scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
-        sizes = {label: entry["images"] for label, entry in self.manifest.get("datasets", {}).items()
-                 if isinstance(entry.get("images"), int)}
-        summary = summarize(scores, sizes, seed)
+        summary = summarize(scores, dataset_sizes(self.manifest), seed)
         atomic_write_text(self.root / "summary.csv", summary.to_csv(index=False))
         return summary
 
@@ -238,7 +236,7 @@ def _conflict(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 #: manifest fields that describe an entry without changing its numbers
-_NOT_IDENTITY = ("error", "description", "format")
+_NOT_IDENTITY = ("error", "description", "format", "published_images", "fingerprint_dir")
 
 
 def _identity(entry: dict[str, Any]) -> dict[str, Any]:

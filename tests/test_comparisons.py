@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from llebench.cli import main
 from llebench.results import RunResults, merge_runs
 from llebench.store import ResultsStore
 from llebench.errors import RunConfigError
+from llebench.report.tables import SIGNIFICANCE_NOTE, UNCOMPARED_MARK
 
 
 def write_run(root, values: dict[str, list[float]], lower_better=True, reference=("input",), images=None, n_total=None):
@@ -129,49 +132,136 @@ def make_folder(root, count=6, size=(120, 96)):
 
 
 def test_a_subset_shows_n_of_N_everywhere_and_is_never_compared_with_the_paper(shared_weights, tmp_path):
-    data = make_folder(tmp_path / "data" / "DICM", count=5)
+    make_folder(tmp_path / "data" / "DICM", count=5)
     out = tmp_path / "run"
     assert main(["run", "--methods", "input,zero_dce", "--datasets", "dicm", "--metrics", "seconds,niqe",
                  "--limit", "2", "--data-root", str(tmp_path / "data"), "--out", str(out), "--no-progress"]) == 0
     summary = pd.read_csv(out / "summary.csv")
-    assert set(zip(summary.n, summary.n_total)) == {(2, 5)}
-    exports = "".join((out / f"report{suffix}").read_text() for suffix in (".csv", ".md", ".tex"))
-    assert exports.count("(2/5)") >= 6 and "(2/5)" in (out / "report.html").read_text()
+    # N is DICM's published size (64), not the 5 images of this copy
+    assert set(zip(summary.n, summary.n_total)) == {(2, 64)}
+    for suffix in (".csv", ".md", ".tex", ".html"):  # 2 methods x 2 metrics, in every format
+        assert (out / f"report{suffix}").read_text().count("(2/64)") >= 4, suffix
     assert main(["report", str(out), "--layout", "table1"]) == 0
     table1 = (out / "report_table1.html").read_text()
-    assert "(2/5)" in table1 and "not compared with the paper" in table1
-    del data
+    assert "(2/64)" in table1 and "not compared with the paper" in table1
+
+
+def test_a_local_copy_smaller_than_the_published_dataset_is_a_subset_in_every_export(shared_weights, tmp_path):
+    """All 5 images of a 5-image DICM folder are scored: still 5 of DICM's 64, never compared with
+    the paper, and each export says so where the page would on hover."""
+    from llebench.report.exports import EXPORT_INTERVALS
+    from llebench.report.tables import HOVER_SENTENCE, UNCOMPARED_NOTE
+
+    make_folder(tmp_path / "data" / "DICM", count=5)
+    out = tmp_path / "run"
+    assert main(["run", "--methods", "input,zero_dce", "--datasets", "dicm", "--metrics", "niqe",
+                 "--data-root", str(tmp_path / "data"), "--out", str(out), "--no-progress", "--no-report"]) == 0
+    assert main(["report", str(out), "--layout", "table1"]) == 0
+    entry = json.loads((out / "manifest.json").read_text())["datasets"]["dicm"]
+    assert (entry["images"], entry["published_images"]) == (5, 64)
+    csv_lines = (out / "report_table1.csv").read_text().splitlines()
+    zero_dce = [line.split(",") for line in csv_lines if line.startswith("zero_dce,")]
+    kinds = [row[1] for row in zero_dce]
+    assert kinds == ["measured", "95% CI", "difference"], kinds
+    assert "(5/64)" in zero_dce[0][2] and re.fullmatch(r'"?\[\d\.\d+', zero_dce[1][2]) is None  # quoted [a, b]
+    assert "not compared" in zero_dce[2] and not any(v.startswith(("+", "-")) for v in zero_dce[2][2:])
+    for suffix in (".md", ".tex"):
+        text = (out / f"report_table1{suffix}").read_text()
+        assert "(5/64)" in text and HOVER_SENTENCE not in text and "summary.csv" in text, suffix
+    md = (out / "report_table1.md").read_text()
+    assert "°" in md and UNCOMPARED_NOTE.split(":")[0].lstrip("° ") in md and EXPORT_INTERVALS.split(":")[0] in md
+    html = (out / "report_table1.html").read_text()
+    assert HOVER_SENTENCE in html and "°" in html
 
 
 def test_full_coverage_compares_with_the_paper(tmp_path):
     from llebench_reports.tables import TABLE1
 
-    run = write_run(tmp_path / "run", {"zero_dce": [3.0, 4.0], "input": [4.0, 5.0]})
-    run.manifest["datasets"] = {"dicm": {**run.manifest["datasets"]["d"], "name": "dicm"}}
-    run.manifest["metrics"] = {"niqe": {**run.manifest["metrics"]["m"], "name": "niqe"}}
-    run.scores["dataset"], run.scores["metric"] = "dicm", "niqe"
-    run._summary = None
-    (run.path / "summary.csv").unlink()
+    run = as_paper_run(write_run(tmp_path / "run", {"zero_dce": [3.0, 4.0], "input": [4.0, 5.0]}), "dicm", "niqe")
     table = TABLE1.build(run)
     zero_dce = dict(table.rows)["zero_dce"]
     assert zero_dce[0].delta.startswith(("+", "-")) and zero_dce[0].full
+    # the same two images as a copy of a 64-image dataset: a subset, marked, never compared
+    run.manifest["datasets"]["dicm"]["published_images"] = 64
+    run._summary = None
+    zero_dce = dict(TABLE1.build(run).rows)["zero_dce"]
+    assert not zero_dce[0].delta and not zero_dce[0].full and "(2/64)" in zero_dce[0].text
+    assert UNCOMPARED_MARK in zero_dce[0].marks
+
+
+def as_paper_run(run, dataset, metric):
+    """``write_run``'s run with its dataset and metric renamed to a paper table's."""
+    run.manifest["datasets"] = {dataset: {**run.manifest["datasets"]["d"], "name": dataset}}
+    run.manifest["metrics"] = {metric: {**run.manifest["metrics"]["m"], "name": metric}}
+    run.scores["dataset"], run.scores["metric"] = dataset, metric
+    run._summary = None
+    (run.path / "summary.csv").unlink()
+    return run
+
+
+def test_table2_marks_come_from_paired_tests_like_every_table(tmp_path):
+    """Table 2 (methods as columns): the best mark is shared by methods not significantly worse,
+    the identity's column is never marked, and its notes explain marks and coverage."""
+    from llebench_reports.paper_tables import methods_as_columns
+    from llebench_reports.tables import TABLE2
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(14, 16, size=30)
+    run = as_paper_run(write_run(tmp_path / "run", {
+        "input": list(base + 5),  # the identity scores best here, and still takes no mark
+        "zero_dce": list(base),
+        "scl_lle": list(base + rng.normal(0, 0.02, 30)),  # indistinguishable from zero_dce
+        "lime": list(base - 1.0),
+    }, lower_better=False), "sice_part2", "psnr")
+    table = methods_as_columns(TABLE2, run)
+    headers = [col.metric for col in table.columns]
+    measured = dict(table.rows)[next(label for label, _ in table.rows if label.startswith("PSNR") and "paper" not in label)]
+    ranks = {header.split(" ")[0]: cell.rank for header, cell in zip(headers, measured) if cell.value is not None}
+    assert ranks == {"input": None, "zero_dce": 1, "scl_lle": 1, "lime": 2}
+    assert table.notes[0] == SIGNIFICANCE_NOTE
 
 
 # -- what produced a row ------------------------------------------------------------------------
 
 
 def test_custom_weights_and_options_are_marked_and_change_the_variant(shared_weights, tmp_path):
+    copy = tmp_path / "downloaded.pth"  # the published file under another name: not custom
+    shutil.copyfile(shared_weights / "zero_dce_epoch99.pth", copy)
     out = tmp_path / "run"
-    assert main(["run", "--methods", "input,zero_dce,mine=zero_dce,half=zero_dce",
-                 "--weights", f"mine={shared_weights / 'scl_lle.pth'}", "-o", "half.precision=bf16",
+    assert main(["run", "--methods", "input,zero_dce,mine=zero_dce,half=zero_dce,same=zero_dce,tiled=zero_dce,"
+                 "cl=clahe,cl4=clahe", "--weights", f"mine={shared_weights / 'scl_lle.pth'}", "--weights",
+                 f"same={copy}", "-o", "half.precision=bf16", "-o", "tiled.tile=64",
+                 "-o", "cl.variant=clip=2,grid=8x8", "-o", "cl4.variant=clip=4,grid=8x8",  # default; not
                  "--datasets", "sample", "--metrics", "psnr", "--limit", "1", "--out", str(out),
                  "--no-progress"]) == 0
     variants = pd.read_csv(out / "scores.csv", keep_default_na=False).groupby("method").variant.first().to_dict()
-    assert variants == {"input": "", "zero_dce": "", "mine": "custom-weights", "half": "bf16"}
+    assert variants == {"input": "", "zero_dce": "", "mine": "custom-weights", "half": "bf16", "same": "",
+                        "tiled": "tile=64", "cl": "", "cl4": "clip=4,grid=8x8"}
     html = (out / "report.html").read_text()
     assert "mine ‡" in html and "not the published file" in html
-    assert "half ¶" in html and "variant bf16, precision=bf16" in html
-    assert "zero_dce ‡" not in html and "zero_dce ¶" not in html
+    assert "half ¶" in html and "half ¶: ¶ variant bf16<" in html  # said once, not again as an option
+    assert "tiled ¶" in html and "variant tile=64" in html
+    assert "cl4 ¶" in html and "variant clip=4,grid=8x8<" in html
+    for plain in ("zero_dce", "same", "cl"):
+        assert f"{plain} ‡" not in html and f"{plain} ¶" not in html, plain
+
+
+def test_the_ema_teacher_of_a_checkpoint_is_its_own_row(tmp_path):
+    import torch
+
+    from llebench_ssll.backbones import build_backbone
+
+    student, teacher = build_backbone("unet").state_dict(), build_backbone("unet").state_dict()
+    checkpoint = tmp_path / "iter_3.pt"
+    torch.save({"model": student, "state": {"ema": {"module": teacher}}}, checkpoint)
+    out = tmp_path / "run"
+    assert main(["run", "--methods", "ssll,teach=ssll", "--weights", f"ssll={checkpoint}", "--weights",
+                 f"teach={checkpoint}", "-o", "teach.teacher=true", "--datasets", "sample", "--metrics", "psnr",
+                 "--limit", "1", "--out", str(out), "--no-progress"]) == 0
+    variants = pd.read_csv(out / "scores.csv", keep_default_na=False).groupby("method").variant.first().to_dict()
+    assert variants == {"ssll": "custom-weights", "teach": "teacher+custom-weights"}
+    html = (out / "report.html").read_text()
+    assert "teach ‡¶" in html and "¶ variant teacher" in html and re.search("ssll ‡(?!¶)", html)
 
 
 def test_untrained_checkpoints_are_marked(tmp_path):
@@ -199,10 +289,16 @@ def test_dataset_fingerprint_is_recorded_and_changed_data_is_refused(tmp_path, c
     args = ["run", "--methods", "input", "--datasets", f"folder:{data}", "--metrics", "seconds", "--out", str(out),
             "--no-progress", "--no-report"]
     assert main(args) == 0
-    entry = next(iter(json.loads((out / "manifest.json").read_text())["datasets"].values()))
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = next(iter(manifest["datasets"].values()))
     assert entry["images"] == 3 and entry["fingerprint"]["files"] == 3
-    listing = next((out / "fingerprints").glob("*.sha256")).read_text().splitlines()
-    assert len(listing) == 3 and all(re.match(r"^[0-9a-f]{64}  \d\.png:\d\.png$", line) for line in listing), listing
+    assert (manifest["bootstrap"]["resamples"], manifest["bootstrap"]["seed"]) == (10_000, 0)
+    listing_file = next((out / "fingerprints").glob("*.sha256"))
+    listing = listing_file.read_text().splitlines()
+    assert len(listing) == 3 and all(re.match(r"^[0-9a-f]{64}  \d\.png$", line) for line in listing), listing
+    if shutil.which("sha256sum"):  # the listing is sha256sum's own format
+        subprocess.run(["sha256sum", "--check", "--strict", "--quiet", str(listing_file)], cwd=entry["fingerprint_dir"],
+                       check=True)
     Image.new("RGB", (120, 96), (1, 2, 3)).save(data / "1.png")  # the same name, other pixels
     assert main(args) == 2
     assert "computed with different settings" in capsys.readouterr().err
@@ -221,6 +317,23 @@ def test_merged_runs_need_the_same_data_and_metric_settings(tmp_path):
     with pytest.raises(RunConfigError, match="dataset 'd': fingerprint differ"):
         merge_runs([one, RunResults.load(two.path)], tmp_path)
     assert main(["report", str(one.path), str(two.path)]) == 2  # several runs make one page: --output
+
+
+def test_runs_on_copies_of_the_same_data_in_other_directories_merge(tmp_path):
+    """Where the data lives is not what it is: two machines' runs merge; changed bytes do not."""
+    first = make_folder(tmp_path / "a" / "DICM", count=3)
+    shutil.copytree(first, tmp_path / "b" / "DICM")
+    for name, root in (("one", "a"), ("two", "b")):
+        assert main(["run", "--methods", "input" if name == "one" else "gamma", "--datasets", "dicm", "--metrics",
+                     "loe", "--data-root", str(tmp_path / root), "--out", str(tmp_path / name), "--no-progress",
+                     "--no-report"]) == 0
+    assert main(["report", str(tmp_path / "one"), str(tmp_path / "two"), "--output", str(tmp_path / "m.html")]) == 0
+    assert "gamma" in (tmp_path / "m.html").read_text()
+    Image.new("RGB", (120, 96), (9, 9, 9)).save(tmp_path / "b" / "DICM" / "1.png")
+    assert main(["run", "--methods", "gamma", "--datasets", "dicm", "--metrics", "loe", "--data-root",
+                 str(tmp_path / "b"), "--out", str(tmp_path / "three"), "--no-progress", "--no-report"]) == 0
+    with pytest.raises(RunConfigError, match="dataset 'dicm': fingerprint differ"):
+        merge_runs([RunResults.load(tmp_path / "one"), RunResults.load(tmp_path / "three")], tmp_path)
 
 
 # -- timing -----------------------------------------------------------------------------------------
@@ -277,19 +390,43 @@ def test_a_run_where_every_metric_was_skipped_says_so_and_exits_1(tmp_path, caps
     data = make_folder(tmp_path / "photos", count=2)
     assert main(["run", "--methods", "input", "--datasets", f"folder:{data}", "--metrics", "psnr", "--out",
                  str(tmp_path / "r"), "--no-progress"]) == 1
-    assert "every metric was skipped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "every metric was skipped" in out and "no report written" in out
+    assert not list((tmp_path / "r").glob("report*"))  # no empty report pages
+
+
+def test_a_setup_error_is_printed_once(isolated_weights, tmp_path, capsys):
+    assert main(["run", "--methods", "zero_dce", "--metrics", "psnr", "--limit", "1", "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("zero_dce_epoch99.pth not found") == 1 and "failed: zero_dce / psnr: the error above" in out
 
 
 def test_result_files_follow_the_umask(tmp_path):
     previous = os.umask(0o022)
     try:
-        assert main(["run", "--methods", "input", "--metrics", "psnr", "--limit", "1", "--out", str(tmp_path / "r"),
-                     "--no-progress"]) == 0
+        assert main(["run", "--methods", "input,gamma", "--metrics", "psnr", "--limit", "1", "--out",
+                     str(tmp_path / "r"), "--no-progress"]) == 0
     finally:
         os.umask(previous)
-    for name in ("scores.csv", "outputs.csv", "summary.csv", "manifest.json", "report.html", "report.md"):
-        mode = stat.S_IMODE((tmp_path / "r" / name).stat().st_mode)
-        assert mode == 0o644, (name, oct(mode))
+    files = [path for path in (tmp_path / "r").rglob("*") if path.is_file()]
+    names = {path.name for path in files}
+    assert {"scores.csv", "summary.csv", "manifest.json", "report.html", "report.md"} <= names
+    assert any(path.suffix == ".png" for path in files)  # the cached outputs too
+    for path in files:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o644, (path, oct(mode))
+
+
+def test_plain_and_gt_mean_metrics_sit_side_by_side_and_labelled(tmp_path):
+    assert main(["run", "--methods", "input,gamma", "--metrics", "psnr_gtmean,ssim,psnr,ssim_gtmean", "--limit", "2",
+                 "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    from llebench.report.tables import leaderboard_table
+
+    table = leaderboard_table(RunResults.load(tmp_path / "r"))
+    assert [col.metric for col in table.columns] == ["psnr", "psnr_gtmean", "ssim", "ssim_gtmean"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "psnr_gtmean ↑" in html and "(KinD / LLFlow evaluation)" in html  # the header and how it was adjusted
 
 
 def test_settings_in_html_are_readable(tmp_path):
@@ -314,6 +451,10 @@ def test_out_at_a_file_and_did_you_mean(tmp_path, capsys):
     assert "did you mean 'scl_lle'" in capsys.readouterr().err
     assert main(["run", "--methods", "zerodce", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     assert "did you mean 'zero_dce'" in capsys.readouterr().err
+    assert main(["run", "--methods", "input", "--datasets", "dcim", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "did you mean 'dicm'" in capsys.readouterr().err
+    assert main(["run", "--methods", "input", "--metrics", "nique", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert re.search("did you mean [^?]*'niqe'", capsys.readouterr().err)
 
 
 def test_report_of_an_ordinary_run_prints_no_skipped_layouts(tmp_path, capsys):

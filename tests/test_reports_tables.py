@@ -149,7 +149,7 @@ def test_table1_cells_marks_reference_rows_and_differences(table1_run):
     assert "not significantly different from the best (scl_lle)" in dict(table.rows)["zero_dce"][0].note
     # LIME NIQE: zero_dce scored 2 of its 3 images (one failed: marked); the others 2 of 3
     lime_niqe = dict(table.rows)["zero_dce"][3]
-    assert lime_niqe.text == "3.100 (2/3)" and "1 of 3 images failed" in lime_niqe.note and lime_niqe.marks == "†"
+    assert lime_niqe.text == "3.100 (2/3)" and "1 of 3 images failed" in lime_niqe.note and lime_niqe.marks == "†°"  # failed; not compared (subset)
     # Average: zero_dce lacks NPE -> no average; scl_lle's includes a subset (LIME): said, ranked by value
     assert cells_of(table, "scl_lle")[15] == ("3.000 (subset)", 1)
     assert cells_of(table, "input")[15] == ("4.500 (subset)", None)
@@ -192,14 +192,14 @@ def test_table1_page_and_exports(table1_run):
     exports = report.exports(table1_run)
     assert set(exports) == {".csv", ".md", ".tex"}
     md = exports[".md"]
-    assert r"| scl\_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000 (1/2)** |" in md
+    assert r"| scl\_lle | **3.000** (-0.510) | **0.800** (-0.070) | **2.000 (1/2)**° |" in md
     assert r"| zero\_dce | **3.100** (-0.460) |" in md
-    assert r"| **3.100 (2/3)**† |" in md  # LIME NIQE of zero_dce: one image failed, 2 of 3 scored
+    assert r"| **3.100 (2/3)**†° |" in md  # LIME NIQE of zero_dce: one image failed, 2 of 3 scored
     assert "† some images of this cell failed" in md
     assert 'niqe settings: {"x": 1}' in md and "timer" not in md  # settings of the table's metrics only
     tex = exports[".tex"]
     assert r"\textbf{3.000}" in tex and r"\textbf{3.100}" in tex and r"\underline{3.55}" in tex
-    assert r"\textbf{3.100 (2/3)}\textsuperscript{\dag{}}" in tex  # the failed image
+    assert r"\textbf{3.100 (2/3)}\textsuperscript{\dag{}$^\circ$}" in tex  # the failed image; not compared
     assert r"\multicolumn{3}{c}{DICM}" in tex and r"NIQE $\downarrow$" in tex
     # the notes and settings follow the tabular, in the table environment
     after = tex[tex.index(r"\end{tabular}"):tex.index(r"\end{table}")]
@@ -208,7 +208,9 @@ def test_table1_page_and_exports(table1_run):
     rows = list(csv.reader(exports[".csv"].splitlines()))
     assert rows[0][:4] == ["Method", "kind", "DICM NIQE ↓", "DICM UN. ↑"]
     assert ["scl_lle", "measured", "3.000"] == rows[[r[0] for r in rows].index("scl_lle")][:3]
-    assert rows[[r[0] for r in rows].index("scl_lle") + 1][:3] == ["scl_lle", "difference", "-0.510"]
+    below = rows[[r[0] for r in rows].index("scl_lle") + 1:][:2]  # the interval, then the difference
+    assert below[0][:3] == ["scl_lle", "95% CI", "[3.000, 3.000]"] and below[1][:3] == ["scl_lle", "difference",
+                                                                                        "-0.510"]
 
 
 def grid(table) -> list[list[str]]:
@@ -262,7 +264,7 @@ def test_table1_full_grid(tmp_path):
         ["zero_dce", "**3.250** (-0.550)", "**0.750 (1/2)**", "**3.000 (1/2)**", "**3.500 (1/2)**†", _, _, _, _, _,
          _, _, _, _, _, _, _, _, _],
         ["Z-DCE [paper]", "__3.80__", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
-        ["scl_lle", "**3.000 (1/2)**", "**0.750 (1/2)**", "**2.000 (1/2)**", "**3.000 (1/2)**", _, _,
+        ["scl_lle", "**3.000 (1/2)**°", "**0.750 (1/2)**°", "**2.000 (1/2)**", "**3.000 (1/2)**", _, _,
          "**3.000 (1/2)**", _, _, "**3.000 (1/2)**", _, _, "**3.000 (1/2)**", _, _, "**3.000 (subset)**", _, _],
         ["Ours [paper]", "**3.51**", "**0.87**", _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _],
         ["mine", "**3.250 (1/2)**", _, _, "**2.750 (1/2)**", _, _, "**5.000 (1/2)**", _, _, "**4.000 (1/2)**", _, _,
@@ -287,12 +289,14 @@ def test_table2_full_grid(tmp_path):
     table = methods_as_columns(TABLE2, run, paper)
     assert [c.metric for c in table.columns] == ["input", "LIME [paper]", "scl_lle", "zero_dce"]
     _ = "–"
-    # two images (a.png, b.png): every measured cell covers one, so none is compared with the paper;
-    # methods are columns, ranked by value along each row; the input's column is never marked
+    # two images (a.png, b.png): every measured cell covers one, so none is compared with the paper (°);
+    # methods are columns, marked by paired tests along each row (one image: no difference can be
+    # significant, all share the best mark); published rows keep their own marks by value; the
+    # input's column is never marked
     assert grid(table) == [
-        ["PSNR ↑", "10.000 (1/2)", _, "**18.000 (1/2)**", "__15.000 (1/2)__†"],
+        ["PSNR ↑", "10.000 (1/2)", _, "**18.000 (1/2)**°", "**15.000 (1/2)**†"],
         ["PSNR ↑ [paper]", _, "__14.00__", "**17.95**", _],
-        ["SSIM ↑", "0.500 (1/2)", _, "__0.625 (1/2)__", "**0.750 (1/2)**"],
+        ["SSIM ↑", "0.500 (1/2)", _, "**0.625 (1/2)**°", "**0.750 (1/2)**"],
         ["SSIM ↑ [paper]", _, "__0.50__", "**0.75**", _],
     ]
 
@@ -332,14 +336,14 @@ def test_table2_methods_as_columns(tmp_path):
     assert [label for label, _ in table.rows] == ["PSNR ↑", "PSNR ↑ [paper]", "SSIM ↑", "SSIM ↑ [paper]"]
     assert not table.sortable and "data-col" not in Table2().render(run)  # columns are methods
     psnr = [(c.text, c.rank) for c in table.rows[0][1]]
-    assert psnr == [("10.000", None), ("–", None), ("–", None), ("–", None), ("15.000", 2), ("–", None),
-                    ("–", None), ("18.000", 1)]
+    assert psnr == [("10.000", None), ("–", None), ("–", None), ("–", None), ("15.000", 1), ("–", None),
+                    ("–", None), ("18.000", 1)]  # one image each: not significantly different
     assert table.rows[0][1][7].delta == "+0.050"
     paper_psnr = [(c.text, c.rank) for c in table.rows[1][1]]
     assert paper_psnr == [("–", None), ("13.67", None), ("16.98", None), ("15.01", None), ("14.78", None),
                           ("17.82", 2), ("10.62", None), ("17.95", 1)]
     ssim = [(c.text, c.rank) for c in table.rows[2][1]]
-    assert ssim[0] == ("0.500", None) and ssim[4] == ("0.700", 1) and ssim[7] == ("0.600", 2)
+    assert ssim[0] == ("0.500", None) and ssim[4] == ("0.700", 1) and ssim[7] == ("0.600", 1)
     paper_ssim = [c.rank for c in table.rows[3][1]]
     assert paper_ssim == [None, None, 2, None, None, 2, None, 1]  # 0.68 best; 0.66 (R.Net, E.GAN) second
 
@@ -471,7 +475,7 @@ def test_latex_exports_of_every_layout_are_pure_ascii(tmp_path):
         assert r"Z\"{u}rich \texttt{[U+65E5]}\texttt{[U+672C]} \& co\_1" in text, name
         assert r"""\{"path": "/x/\'{e}\_\%\$", "$\gamma$": "$\pm$1"\}""" in text, name  # settings under the table
     assert r"\caption{Table 1: NIQE $\downarrow$, UNIQUE (UN.) $\uparrow$" in tex["table1"]
-    assert r"\textsuperscript{\dag{}}" in tex["table1"] and r"\dag{} some images" in tex["table1"]
+    assert r"\textsuperscript{\dag{}" in tex["table1"] and r"\dag{} some images" in tex["table1"]
     assert r"measured $-$ published" in tex["table1"]
     assert "\nPSNR $\\uparrow$ & " in tex["table2"] and "\nSSIM $\\uparrow$ \\textit" not in tex["table2"]
     assert r"\textit{PSNR $\uparrow$ [paper]}" in tex["table2"]

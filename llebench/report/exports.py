@@ -3,7 +3,10 @@
 Each export keeps what the page shows: the group/metric header with its arrow, best in
 bold and second underlined (Markdown ``**x**`` / ``<u>x</u>``, LaTeX ``\\textbf`` /
 ``\\underline``), footnote marks, published rows marked, the difference to the published
-value, and (Markdown, LaTeX) the table's notes and metric settings under it.
+value, and (Markdown, LaTeX) the table's notes and metric settings under it. What a page
+shows on hover is written out: the CSV has a ``95% CI`` line under each measured row and
+says ``not compared`` where a subset keeps a cell from its published value; the notes of
+Markdown and LaTeX say where the intervals are.
 
 Names of methods, datasets and metrics are user-controlled, and each format has its own
 way to be subverted by them, so every label goes through that format's escaping: HTML and
@@ -18,9 +21,14 @@ import csv
 import io
 import unicodedata
 
-from llebench.report.tables import FAILED_MARK, REFERENCE, Cell, Table, arrow, settings_lines
+from llebench.report.tables import (
+    FAILED_MARK, HOVER_SENTENCE, REFERENCE, UNCOMPARED_MARK, Cell, Table, arrow, settings_lines,
+)
 
 FAILED_NOTE = f"{FAILED_MARK} some images of this cell failed (scores.csv has their errors)."
+#: an export has no hover: it says where each cell's interval is
+EXPORT_INTERVALS = ("95% bootstrap intervals of every mean: the '95% CI' lines of this table's CSV export and the "
+                    "run's summary.csv")
 
 # -- CSV ------------------------------------------------------------------------------------
 
@@ -44,25 +52,31 @@ def column_titles(table: Table) -> list[str]:
 
 
 def to_csv(table: Table) -> str:
-    """One line per row (``kind`` = measured / reference), plus a ``difference`` line under
-    each measured row that has published counterparts. Values as shown on the page; labels
-    made formula-safe (:func:`csv_text`)."""
+    """One line per row (``kind`` = measured / reference), then under a measured row a ``95% CI``
+    line (each mean's bootstrap interval) and a ``difference`` line when it has published
+    counterparts (``not compared`` where the cell covers a subset). Values as shown on the
+    page; labels made formula-safe (:func:`csv_text`)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([csv_text(table.corner), "kind", *map(csv_text, column_titles(table))])
     for index, (label, cells) in enumerate(table.rows):
         kind = table.kind(index)
         writer.writerow([csv_text(label), kind, *(cell.text for cell in cells)])
-        if any(cell.delta for cell in cells):
-            writer.writerow([csv_text(label), "difference", *(cell.delta for cell in cells)])
+        if any(cell.interval for cell in cells):
+            writer.writerow([csv_text(label), "95% CI", *(cell.interval for cell in cells)])
+        if any(cell.delta or UNCOMPARED_MARK in cell.marks for cell in cells):
+            writer.writerow([csv_text(label), "difference",
+                             *(cell.delta or ("not compared" if UNCOMPARED_MARK in cell.marks else "")
+                               for cell in cells)])
     return buf.getvalue()
 
 
 def export_notes(table: Table) -> list[str]:
-    """What is written under an exported table: its notes, the † legend when a cell
-    carries it, and each metric's settings."""
+    """What is written under an exported table: its notes (saying where the intervals are, as
+    an export has no hover), the † legend when a cell carries it, and each metric's settings."""
     failed = any(FAILED_MARK in cell.marks for _, cells in table.rows for cell in cells)
-    return [*table.notes, *([FAILED_NOTE] if failed else []), *settings_lines(table)]
+    notes = [note.replace(HOVER_SENTENCE, EXPORT_INTERVALS) for note in table.notes]
+    return [*notes, *([FAILED_NOTE] if failed else []), *settings_lines(table)]
 
 
 # -- Markdown -------------------------------------------------------------------------------

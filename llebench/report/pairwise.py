@@ -1,8 +1,9 @@
 """Every two methods compared on each dataset and metric (:mod:`llebench.stats`).
 
 ``llebench report RUN --pairwise`` writes ``RUN/pairwise.csv``; report pages show the same
-comparisons as one matrix per dataset and metric. The identity method (a reference row) and
-efficiency measures take no part.
+comparisons as one matrix per dataset and metric, the tests behind every table's best marks
+(``seconds`` included: its values are per image too). The identity method (a reference
+row) and metrics without a direction take no part.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def pairwise_table(run: RunResults) -> pd.DataFrame:
 
     methods = [label for label, entry in run.entries("methods").items() if not entry.get("reference")]
     metrics = {label: entry for label, entry in run.entries("metrics").items()
-               if entry.get("kind") not in ("efficiency", None) and entry.get("lower_better") is not None}
+               if entry.get("kind") is not None and entry.get("lower_better") is not None}
     rows = []
     for dataset in run.entries("datasets"):
         for metric in metrics:

@@ -30,10 +30,16 @@ FAILED_MARK = "†"  # some images of the cell failed (its note says how many)
 CUSTOM_WEIGHTS_MARK = "‡"
 UNTRAINED_MARK = "§"
 VARIANT_MARK = "¶"
+#: a measured cell with a published counterpart that is not compared with it (a subset)
+UNCOMPARED_MARK = "°"
+UNCOMPARED_NOTE = (f"{UNCOMPARED_MARK} not compared with the published value: the cell covers only some of the "
+                   "dataset's images (n/N).")
+#: where a page finds each cell's interval; an export says where it is instead (exports.py)
+HOVER_SENTENCE = "Hover a value for its 95% bootstrap interval and the images it covers"
 SIGNIFICANCE_NOTE = ("Bold: the best value and every value not significantly different from it (paired Wilcoxon "
                      "signed-rank test over the images both methods scored, Holm-corrected per dataset and metric, "
-                     "5%); underlined: the best of the rest. Hover a value for its 95% bootstrap interval and the "
-                     "images it covers; (n/N) after a value: only n of the dataset's N images were scored.")
+                     f"5%); underlined: the best of the rest. {HOVER_SENTENCE}; (n/N) after a value: only n of the "
+                     "dataset's N images were scored.")
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Cell:
     #: images scored, and images in the dataset (None: not a per-dataset mean)
     n: int | None = None
     n_total: int | None = None
+    #: the 95% bootstrap interval of the mean as shown, e.g. "[3.612, 3.851]" ("" when none)
+    interval: str = ""
 
     @property
     def full(self) -> bool:
@@ -164,12 +172,12 @@ def summary_cell(row: Any, number_format: str = "") -> Cell:
         return Cell("failed", note="; ".join(notes), marks=marks, n=0, n_total=n_total)
     text = format_value(row.mean, number_format)
     covered = f"{n} of {n_total} images" if n_total is not None else f"{n} images"
-    interval = (f"95% CI [{format_value(row.ci_low, number_format)}, {format_value(row.ci_high, number_format)}]"
-                if n > 1 else "no interval from one image")
-    notes.insert(0, f"mean {text}, {interval}, {covered}")
+    interval = (f"[{format_value(row.ci_low, number_format)}, {format_value(row.ci_high, number_format)}]"
+                if n > 1 else "")
+    notes.insert(0, f"mean {text}, {'95% CI ' + interval if interval else 'no interval from one image'}, {covered}")
     if n_total is not None and n != n_total:
         text += f" ({n}/{n_total})"
-    return Cell(text, float(row.mean), note="; ".join(notes), marks=marks, n=n, n_total=n_total)
+    return Cell(text, float(row.mean), note="; ".join(notes), marks=marks, n=n, n_total=n_total, interval=interval)
 
 
 def row_markers(entry: Entry) -> tuple[str, list[str]]:
@@ -184,12 +192,12 @@ def row_markers(entry: Entry) -> tuple[str, list[str]]:
         meanings.append(f"{UNTRAINED_MARK} trained with random (untrained) feature networks: a smoke test, "
                         "not the method's result")
     variant = _own_variant(entry)
-    options = entry.get("options") or {}
+    said = set(variant.replace("=", "+").split("+"))  # runs before options joined the variant list them apart
+    options = [f"{key}={value}" for key, value in sorted((entry.get("options") or {}).items())
+               if key != "variant" and key not in said and str(value) not in said]
     if variant or options:
         marks += VARIANT_MARK
-        described = [f"variant {variant}"] if variant else []
-        described += [f"{key}={value}" for key, value in sorted(options.items())]
-        meanings.append(f"{VARIANT_MARK} {', '.join(described)}")
+        meanings.append(f"{VARIANT_MARK} " + ", ".join(([f"variant {variant}"] if variant else []) + options))
     return marks, meanings
 
 
@@ -285,8 +293,6 @@ def rank_by_significance(table: Table, scores: pd.DataFrame, columns) -> None:
     """Best marks for every measured row tied with the best (paired tests on ``scores``); second
     mark for the best of the rest. Average columns (means of means) are ranked by value alone;
     published rows and the identity's are left as they are."""
-    from llebench import stats
-
     for index in columns:
         col = table.columns[index]
         members = [i for i in range(len(table.rows))
@@ -300,21 +306,33 @@ def rank_by_significance(table: Table, scores: pd.DataFrame, columns) -> None:
             for cell, rank in zip(cells.values(), rank_values([c.value for c in cells.values()], col.lower_better)):
                 cell.rank = rank
             continue
-        dataset, metric = col.scores_key or (col.group, col.metric)
-        pvalues = stats.pairwise(stats.values_by_image(scores, dataset, metric, cells))
-        by_method = {method: cell.value for method, cell in cells.items()}
-        tied = stats.tied_with_best(by_method, col.lower_better, pvalues) if len(by_method) > 1 else set(by_method)
-        best = (min if col.lower_better else max)(by_method, key=by_method.get)
-        rest = {m: v for m, v in by_method.items() if m not in tied}
-        second = (min if col.lower_better else max)(rest, key=rest.get) if rest else None
-        for method, cell in cells.items():
-            if method in tied:
-                cell.rank = 1
-                if method != best:
-                    p = stats.adjusted_p(pvalues, best, method)
-                    cell.note += f"; not significantly different from the best ({best}), Holm p = {p:.3g}"
-            elif method == second:
-                cell.rank = 2
+        mark_tied_best(cells, col.lower_better, scores, *(col.scores_key or (col.group, col.metric)))
+
+
+def mark_tied_best(cells: dict[str, Cell], lower_better: bool, scores: pd.DataFrame, dataset: str,
+                   metric: str) -> None:
+    """Rank 1 for the best of ``cells`` (method label -> its measured cell, a mean over the images
+    of ``dataset``) and every method not significantly different from it, rank 2 for the best
+    of the rest (paired tests on ``scores``, :mod:`llebench.stats`); the note of a tied cell
+    says its Holm-adjusted p-value."""
+    from llebench import stats
+
+    if not cells:
+        return
+    pvalues = stats.pairwise(stats.values_by_image(scores, dataset, metric, cells))
+    by_method = {method: cell.value for method, cell in cells.items()}
+    tied = stats.tied_with_best(by_method, lower_better, pvalues) if len(by_method) > 1 else set(by_method)
+    best = (min if lower_better else max)(by_method, key=by_method.get)
+    rest = {m: v for m, v in by_method.items() if m not in tied}
+    second = (min if lower_better else max)(rest, key=rest.get) if rest else None
+    for method, cell in cells.items():
+        if method in tied:
+            cell.rank = 1
+            if method != best:
+                p = stats.adjusted_p(pvalues, best, method)
+                cell.note += f"; not significantly different from the best ({best}), Holm p = {p:.3g}"
+        elif method == second:
+            cell.rank = 2
 
 
 def settings_text(settings: Any) -> str:

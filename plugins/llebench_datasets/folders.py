@@ -65,6 +65,12 @@ class DiskDataset(Dataset):
             raise self.unavailable(f"no images in {directory}")
         return names
 
+    #: how many images the dataset has as published (None: not known)
+    published_images: ClassVar[int | None] = None
+
+    def published_size(self) -> int | None:
+        return self.published_images
+
     def settings(self) -> dict[str, Any]:
         location = self.location()
         return {"root": str(location) if location is not None else None}
@@ -91,6 +97,7 @@ class DICM(ImageFolderDataset):
     name = "dicm"
     subdir = "DICM"
     description = "DICM (Lee et al. 2013): real low-light photos, no reference (Table 1)"
+    published_images = 64
     layout = "$LLEBENCH_DATA/DICM/*.jpg (64 images as published with Zero-DCE; the paper used 69)"
     source = f"{ZERO_DCE_TEST_DATA}/DICM"
 
@@ -99,6 +106,7 @@ class LIME(ImageFolderDataset):
     name = "lime"
     subdir = "LIME"
     description = "LIME (Guo et al. 2017): low-light photos, no reference (Table 1)"
+    published_images = 10
     layout = "$LLEBENCH_DATA/LIME/*.bmp (10 images, 1.bmp ... 10.bmp)"
     source = f"{ZERO_DCE_TEST_DATA}/LIME (original: https://sites.google.com/view/xjguo/lime)"
 
@@ -107,6 +115,7 @@ class MEF(ImageFolderDataset):
     name = "mef"
     subdir = "MEF"
     description = "MEF (Ma et al. 2015): the under-exposed images of the MEF database, no reference (Table 1)"
+    published_images = 17
     layout = "$LLEBENCH_DATA/MEF/*.png|*.jpg (17 images)"
     source = "Ma, Zeng and Wang, TIP 2015 (https://ece.uwaterloo.ca/~k29ma/); 17-image set as in Zero-DCE Table 1"
 
@@ -115,6 +124,7 @@ class NPE(ImageFolderDataset):
     name = "npe"
     subdir = "NPE"
     description = "NPE (Wang et al. 2013): non-uniformly lit photos, no reference (Table 1)"
+    published_images = 84
     layout = ("$LLEBENCH_DATA/NPE/*.jpg|*.bmp (84 images as in Zero-DCE; "
               "some copies have 85, or only the 8 of NPE's paper)")
     source = "Wang, Zheng, Hu and Li, TIP 2013 (NPE data set); 84-image set as in Zero-DCE Table 1"
@@ -124,5 +134,6 @@ class VV(ImageFolderDataset):
     name = "vv"
     subdir = "VV"
     description = "VV (Vonikakis): strongly back-lit photos, no reference (Table 1)"
+    published_images = 24
     layout = "$LLEBENCH_DATA/VV/*.jpg (24 images)"
     source = "https://sites.google.com/site/vonikakis/datasets (24 images as in Zero-DCE Table 1)"

@@ -128,10 +128,15 @@ class SplitDataset(FolderPairsDataset):
     #: input and reference folder names inside a split folder
     input_dir: ClassVar[str]
     reference_dir: ClassVar[str]
+    #: the published number of pairs of each split
+    split_sizes: ClassVar[dict[str, int]]
 
     def __init__(self, context: Context | None = None, split: str = "test") -> None:
         super().__init__(context)
         self.split = choose("split", split, SPLITS)
+
+    def published_size(self) -> int | None:
+        return self.split_sizes.get(self.split)
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "split": self.split, "split_dir": self.split_dirs[self.split]}
@@ -146,6 +151,7 @@ class LOL(SplitDataset):
     description = "LOL (Wei et al. 2018, RetinexNet): real low/normal-light pairs, 600x400"
     subdir = "LOL"
     split_dirs = {"test": "eval15", "train": "our485"}
+    split_sizes = {"test": 15, "train": 485}
     input_dir, reference_dir = "low", "high"
     layout = ("$LLEBENCH_DATA/LOL/{eval15,our485}/{low,high}/*.png (eval15: 15 pairs, the test split; "
               "our485: 485 pairs, the train split; same file name in low/ and high/)")
@@ -158,6 +164,7 @@ class LOLv2Real(SplitDataset):
     description = "LOL-v2 real captured (Yang et al. 2021): low/normal-light pairs, 600x400"
     subdir = "LOL-v2/Real_captured"
     split_dirs = {"test": "Test", "train": "Train"}
+    split_sizes = {"test": 100, "train": 689}
     input_dir, reference_dir = "Low", "Normal"
     layout = ("$LLEBENCH_DATA/LOL-v2/Real_captured/{Test,Train}/{Low,Normal}/*.png (Test: 100 pairs, "
               "Train: 689; low00690.png pairs with normal00690.png, or with the same name)")
@@ -170,6 +177,7 @@ class LOLv2Synthetic(SplitDataset):
     description = "LOL-v2 synthetic (Yang et al. 2021): RAISE photos darkened synthetically, 384x384"
     subdir = "LOL-v2/Synthetic"
     split_dirs = {"test": "Test", "train": "Train"}
+    split_sizes = {"test": 100, "train": 900}
     input_dir, reference_dir = "Low", "Normal"
     layout = ("$LLEBENCH_DATA/LOL-v2/Synthetic/{Test,Train}/{Low,Normal}/*.png (Test: 100 pairs, "
               "Train: 900; same file name in Low/ and Normal/)")
@@ -191,6 +199,9 @@ class LSRW(FolderPairsDataset):
         super().__init__(context)
         self.split = choose("split", split, SPLITS)
         self.camera = choose("camera", camera, ("all", "huawei", "nikon"))
+
+    def published_size(self) -> int | None:
+        return 50 if (self.split, self.camera) == ("test", "all") else None
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "split": self.split, "camera": self.camera}

@@ -65,6 +65,9 @@ class SICEPart2(PairedDataset):
         self.size = parse_size(resize)
         self.exposures = choose("exposures", exposures, ("under", "all"))
 
+    def published_size(self) -> int | None:
+        return 767 if self.exposures == "under" else None  # Zero-DCE's 767 pairs
+
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "resize": self.resize,
                 "resize_filter": "PIL Lanczos on 8-bit pixels" if self.size else None,

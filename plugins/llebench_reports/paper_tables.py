@@ -17,8 +17,8 @@ import pandas as pd
 
 from llebench.sdk import RunResults
 from llebench.sdk.report import (
-    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, SIGNIFICANCE_NOTE, Cell, Column, Table, label_rows,
-    rank_by_significance, rank_columns, rank_values, row_markers, summary_cell,
+    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, SIGNIFICANCE_NOTE, UNCOMPARED_MARK, UNCOMPARED_NOTE, Cell, Column,
+    Table, label_rows, mark_tied_best, rank_by_significance, rank_columns, rank_values, row_markers, summary_cell,
 )
 
 from llebench_reports.published import Published, published
@@ -192,7 +192,8 @@ class PaperLayout:
     def notes_for(self, table: Table) -> list[str]:
         """The layout's notes, plus the explanation of each mark some cell carries."""
         used = "".join(cell.marks for _, cells in table.rows for cell in cells)
-        return [*self.notes, *(f"{mark} {text}" for mark, text in self.marks.items() if mark in used)]
+        return [*self.notes, *(f"{mark} {text}" for mark, text in self.marks.items() if mark in used),
+                *([UNCOMPARED_NOTE] if UNCOMPARED_MARK in used else [])]
 
     def _published(self, key: str | None, spec: ColumnSpec, paper: Published) -> float | None:
         return None if key is None else paper.value(self.table, key, spec.dataset, spec.metric)
@@ -229,6 +230,7 @@ class PaperLayout:
         if partial:
             cell.note += ("; " if cell.note else "") + ("not compared with the paper: the cell does not cover "
                                                         "every image of the dataset")
+            cell.marks += UNCOMPARED_MARK
             return
         cell.delta = f"{cell.value - reference:+.{self.measured_digits}f}"
 
@@ -287,7 +289,10 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
 
     table = Table(columns=[Column("", header(text, label), None) for text, label, _ in slots],
                   rows=[], kinds=[], row_groups=[], corner="Metric", sortable=False)
-    row_directions = []
+    # the identity's column is a reference: never marked
+    identity = [i for i, (_, label, _) in enumerate(slots) if label in method_entries
+                and method_entries[label].get("reference")]
+    sources = layout.score_keys(run)
     for index, spec in enumerate(layout.columns):
         arrow_text = "↓" if directions[index] else "↑"
         measured_cells, paper_cells = [], []
@@ -299,25 +304,25 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
             measured_cells.append(cell)
             paper_cells.append(Cell("–") if reference is None
                                else Cell(paper.text(layout.table, key, spec.dataset, spec.metric), reference))
+        rank_along(paper_cells, directions[index])  # the paper's own marks
+        contenders = {label: cell for i, ((_, label, _), cell) in enumerate(zip(slots, measured_cells))
+                      if label is not None and i not in identity and cell.value is not None}
+        if layout.tested and (spec.dataset, spec.metric) in sources:
+            mark_tied_best(contenders, directions[index], run.scores, *sources[(spec.dataset, spec.metric)])
+        else:
+            rank_along(list(contenders.values()), directions[index])
         table.rows += [(f"{spec.header} {arrow_text}", measured_cells),
                        (f"{spec.header} {arrow_text}{PAPER_MARK}", paper_cells)]
         table.kinds += [MEASURED, REFERENCE]
         table.row_groups += [index, index]
-        row_directions += [directions[index], directions[index]]
-    # the identity's column is a reference: never marked
-    identity = [i for i, (_, label, _) in enumerate(slots) if label in method_entries
-                and method_entries[label].get("reference")]
-    rank_rows_without(table, row_directions, identity)
-    table.notes = [*layout.notes_for(table), *legend]
+    table.notes = [SIGNIFICANCE_NOTE if layout.tested else VALUE_RANK_NOTE, *layout.notes_for(table), *legend]
     return table
 
 
-def rank_rows_without(table: Table, directions: list[bool | None], excluded: list[int]) -> None:
-    """Best/second along each row among the columns not in ``excluded``."""
-    for (_, cells), lower_better in zip(table.rows, directions):
-        kept = [c for i, c in enumerate(cells) if i not in excluded]
-        for cell, rank in zip(kept, rank_values([c.value for c in kept], lower_better)):
-            cell.rank = rank
+def rank_along(cells: list[Cell], lower_better: bool | None) -> None:
+    """Best/second among ``cells`` by value."""
+    for cell, rank in zip(cells, rank_values([c.value for c in cells], lower_better)):
+        cell.rank = rank
 
 
 def average_columns(datasets: list[tuple[str, str]], metrics: list[tuple[str, str, bool]]) -> list[ColumnSpec]:
