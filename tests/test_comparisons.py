@@ -377,6 +377,15 @@ def test_timing_excludes_a_warm_up_call_and_a_fixed_resolution_is_available(tmp_
     assert "20x10" in settings["input"]
 
 
+def test_a_fixed_timing_resolution_on_the_command_line(tmp_path):
+    assert main(["run", "--methods", "gamma", "--metrics", "seconds_median:40x30", "--limit", "1", "--out",
+                 str(tmp_path / "r"), "--no-progress", "--no-report"]) == 0
+    settings = json.loads((tmp_path / "r" / "manifest.json").read_text())["metrics"]["seconds_median:40x30"]
+    assert "resized to 40x30" in settings["settings"]["input"]
+    assert main(["run", "--methods", "gamma", "--metrics", "seconds_median:40", "--limit", "1", "--out",
+                 str(tmp_path / "bad"), "--no-progress", "--no-report"]) == 2
+
+
 # -- small defects -----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from llebench.sdk import Context, Enhancer, EnhanceRecord, LLEBenchError, Metric, Sample
+from llebench.sdk import Context, Enhancer, EnhanceRecord, LLEBenchError, Metric, RunConfigError, Sample
 
 
 def enhancer_of(record: EnhanceRecord, metric: str) -> Enhancer:
@@ -114,13 +114,19 @@ class SecondsMedian(Metric):
     number_format = ".3f"
     kind = "efficiency"
     lower_better = True
-    description = "median seconds of repeated enhance() calls after warm-up; size=WxH times a fixed resolution"
+    description = ("median seconds of repeated enhance() calls after warm-up; seconds_median:WxH (or size=WxH) "
+                   "times every method at one fixed resolution")
+    #: ``seconds_median:1200x900`` on the command line is ``size="1200x900"``
+    takes_arg = True
 
     def __init__(self, context: Context | None = None, warmup: int = 1, repeats: int = 5,
-                 size: str | None = None) -> None:
+                 size: str | None = None, arg: str | None = None) -> None:
         super().__init__(context)
         if warmup < 0 or repeats < 1:
-            raise LLEBenchError(f"seconds_median needs warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
+            raise RunConfigError(f"seconds_median needs warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
+        if arg is not None and size is not None and arg != size:
+            raise RunConfigError(f"seconds_median:{arg} and size={size!r} disagree; give one")
+        size = size if size is not None else arg
         self.warmup = int(warmup)
         self.repeats = int(repeats)
         self.size = parse_size(size) if size is not None else None
@@ -147,7 +153,7 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"1200x900"`` (width x height) -> (900, 1200) as (height, width)."""
     width, sep, height = str(text).lower().partition("x")
     if not (sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
-        raise LLEBenchError(f"size must be WIDTHxHEIGHT, e.g. 1200x900; got {text!r}")
+        raise RunConfigError(f"size must be WIDTHxHEIGHT, e.g. 1200x900; got {text!r}")
     return int(height), int(width)
 
 
