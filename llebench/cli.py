@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from llebench import __version__
 from llebench.commandline import CommandLine
 from llebench.components import ComponentSpec, parse_assignment
-from llebench.context import Context, data_root_from_env
+from llebench.context import Context, data_root_from_env, max_pixels
 from llebench.errors import LLEBenchError, PluginError, ReportedElsewhere, RunConfigError
 from llebench.plugins import KIND_PLURALS, PluginSet, load_plugins
 from llebench.schema import Key, at_least, validate_table
@@ -148,9 +148,6 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet):
 
         if not torch.cuda.is_available():
             raise RunConfigError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
-    from llebench.images import max_pixels
-
-    max_pixels()  # an invalid $LLEBENCH_MAX_PIXELS is a configuration error now, not a failure per image
     limit = args.limit if args.limit is not None else config.get("limit")
     if limit is not None and limit < 1:
         raise RunConfigError(f"--limit {limit}: must be at least 1 (the first N images of each dataset)")
@@ -159,12 +156,20 @@ def build_plan(args: argparse.Namespace, plugins: PluginSet):
         raise RunConfigError(f"--workers {workers}: must be 0 or more")
     return RunPlan(
         methods=methods, datasets=dataset_specs, metrics=metric_specs,
-        out=Path(args.out or config.get("out", DEFAULT_OUT)), device=device, limit=limit,
+        out=results_directory(args.out or config.get("out", DEFAULT_OUT)), device=device, limit=limit,
         data_root=data_root_from_env(args.data_root or config.get("data_root")),
         workers=workers,
         metric_batch=args.metric_batch if args.metric_batch is not None else config.get("metric_batch"),
         reuse_cpu_memory=not args.no_memory_reuse and config.get("reuse_cpu_memory", True),
     )
+
+
+def results_directory(out: str) -> Path:
+    """``--out``/``out``: an empty path would put the run (and the sweep of its stale
+    temporaries) in the current directory, so it is refused."""
+    if not str(out).strip():
+        raise RunConfigError(f"out = '': name a results directory (default: {DEFAULT_OUT})")
+    return Path(out)
 
 
 def write_report(report: Any, run: Any, target: Path) -> None:
@@ -359,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name, error in sorted(plugins.broken.items()):
             print(f"warning: plugin {name} failed to load: {error}", file=sys.stderr)
+        max_pixels()  # an invalid $LLEBENCH_MAX_PIXELS is a configuration error of every command
         context = Context(device=getattr(args, "device", None) or "cpu",
                           data_root=data_root_from_env(getattr(args, "data_root", None)), plugins=plugins)
         return args.handler(args, context)

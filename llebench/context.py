@@ -21,6 +21,25 @@ if TYPE_CHECKING:
 ENV_DATA = "LLEBENCH_DATA"
 
 
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) read: ``$LLEBENCH_MAX_PIXELS``, default 200 megapixels.
+
+    Every command checks it before it starts (an invalid value is a configuration error,
+    exit 2), so no image ever fails for it.
+    """
+    value = os.environ.get("LLEBENCH_MAX_PIXELS", str(DEFAULT_MAX_PIXELS))
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise RunConfigError(f"LLEBENCH_MAX_PIXELS={value!r}: expected a positive whole number of pixels")
+    return limit
+
+
 def data_root_from_env(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """``explicit`` (``--data-root``), else ``$LLEBENCH_DATA``; None when neither is set."""
     value = explicit if explicit not in (None, "") else os.environ.get(ENV_DATA)

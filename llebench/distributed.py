@@ -44,6 +44,10 @@ def setup(device: str, timeout: timedelta | None = None) -> tuple[DistInfo, torc
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise RunConfigError(f"device {device!r}: not a device torch knows (cpu, cuda, cuda:N)") from exc
     wants_cuda = device.startswith("cuda")
     if wants_cuda and not torch.cuda.is_available():
         raise RunConfigError(f"device {device}: CUDA is not available (torch {torch.__version__})")

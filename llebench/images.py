@@ -32,27 +32,15 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from llebench.atomic import atomic_writer
-from llebench.errors import ImageError, RunConfigError
+from llebench.context import max_pixels
+from llebench.errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
-DEFAULT_MAX_PIXELS = 200_000_000
 
 # read_image enforces the pixel limit itself (Pillow's limit is set to it, and Pillow warns
 # from there up): the warning would only precede our error. Set once at import, not with
 # catch_warnings per call, which is not thread-safe (samples are read in worker threads).
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
-def max_pixels() -> int:
-    """The largest image (width x height) read: ``$LLEBENCH_MAX_PIXELS``, default 200 megapixels."""
-    value = os.environ.get("LLEBENCH_MAX_PIXELS", str(DEFAULT_MAX_PIXELS))
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if limit <= 0:
-        raise RunConfigError(f"LLEBENCH_MAX_PIXELS={value!r}: expected a positive number of pixels")
-    return limit
 
 
 def is_image_file(path: Path) -> bool:

@@ -433,7 +433,9 @@ class Runner:
 
 def check_ids(label: str, ids: list[str]) -> None:
     """Ids are unique, and no two of them share a cached output file (``a.jpg`` and ``a.png``
-    would both be cached as ``a.png``, and one would silently score the other's output)."""
+    would both be cached as ``a.png``, and one would silently score the other's output). Names
+    are compared case-folded: on a case-insensitive disk (macOS, Windows, exFAT, SMB shares)
+    ``A.png`` and ``a.png`` are one file."""
     seen: dict[str, str] = {}
     cached: dict[Any, str] = {}
     for image_id in ids:
@@ -441,10 +443,11 @@ def check_ids(label: str, ids: list[str]) -> None:
             raise RunConfigError(f"dataset {label!r} lists the image id {image_id!r} twice")
         seen[image_id] = image_id
         try:
-            key = output_image_path(Path("."), "m", "d", image_id)
+            path = output_image_path(Path("."), "m", "d", image_id)
         except RunConfigError:
             continue  # an id that would leave the directory fails as its own image, naming itself
+        key = str(path).casefold()
         if key in cached:
             raise RunConfigError(f"dataset {label!r}: {cached[key]!r} and {image_id!r} would share one cached output "
-                                 f"({key.name}); rename one of the two files")
+                                 f"({path.name}, on a disk that ignores case too); rename one of the two files")
         cached[key] = image_id

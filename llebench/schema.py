@@ -89,9 +89,12 @@ def validate_table(given: Mapping[str, Any], schema: Mapping[str, Key], where: s
 
 def schema_of(defaults: Mapping[str, Any]) -> dict[str, Key]:
     """A trainer's ``[data]``/``[method]`` schema from its defaults: each key takes values of
-    its default's type (a float key takes integers too; a key whose default is None, anything)."""
+    its default's type (a float key takes integers too; a key whose default is None, anything).
+    An integer key whose default is not negative (a size, a count, an iteration; 0 often
+    meaning "off") takes no negative value."""
     schema = {}
     for key, default in defaults.items():
         kind = object if default is None else type(default)
-        schema[key] = Key((kind,), default)
+        counts = kind is int and default >= 0
+        schema[key] = Key((kind,), default, check=at_least(0) if counts else None)
     return schema

@@ -46,8 +46,15 @@ def test_two_files_with_one_stem_refuse_the_dataset_naming_both(tmp_path, capsys
     assert run("--methods", "sleepy", "--datasets", f"folder:{data}", "--metrics", "mean",
                "--out", str(tmp_path / "run")) == 2
     err = capsys.readouterr().out
-    assert "'a.jpg' and 'a.png' would share one cached output (a.png)" in err
+    assert "'a.jpg' and 'a.png' would share one cached output (a.png" in err
     assert not (tmp_path / "run" / "images").exists()  # nothing was cached under the shared name
+
+
+def test_names_that_differ_only_in_case_are_one_file_on_many_disks(tmp_path, capsys):
+    data = photos(tmp_path / "data", ["A.jpg", "a.png"])
+    assert run("--methods", "sleepy", "--datasets", f"folder:{data}", "--metrics", "mean",
+               "--out", str(tmp_path / "run")) == 2
+    assert "'A.jpg' and 'a.png' would share one cached output" in capsys.readouterr().out
 
 
 def test_a_second_writer_is_refused_at_once_naming_the_holder(tmp_path, capsys):
@@ -157,6 +164,9 @@ def test_non_utf8_file_names_round_trip(tmp_path):
     ('reuse_cpu_memory = "no"', "reuse_cpu_memory = 'no': expected a boolean (true/false), got str"),
     ('methods = [{name = "input", label = 5}]', "label must be a string, got 5"),
     ('metric_batch = 0', "metric_batch = 0: must be at least 1"),
+    ('device = "banana"', "device 'banana': not a device torch knows"),
+    ('device = ""', "device '': not a device torch knows"),
+    ('out = ""', "out = '': name a results directory"),
 ])
 def test_run_config_values_of_the_wrong_type_are_configuration_errors(line, message, tmp_path, capsys):
     config = tmp_path / "run.toml"
@@ -185,6 +195,12 @@ def test_train_config_values_of_the_wrong_type_are_configuration_errors(tmp_path
     assert main(["train", "zero_dce", "--config", str(config), "--out", str(tmp_path / "t"),
                  "--set", "train.iterations=2", "--set", "train.progress=\"no\""]) == 2
     assert "train.progress = 'no': expected a boolean" in capsys.readouterr().err
+    config.write_text('[data]\nimage_size = -4\n')  # a size or count of a trainer's own tables: not negative
+    assert main(["train", "zero_dce", "--config", str(config), "--out", str(tmp_path / "t")]) == 2
+    assert "data.image_size = -4: must be at least 0" in capsys.readouterr().err
+    config.write_text("")
+    assert main(["train", "zero_dce", "--config", str(config), "--out", str(tmp_path / "t"), "--device", "banana"]) == 2
+    assert "device 'banana': not a device torch knows" in capsys.readouterr().err
 
 
 def test_an_argument_to_a_dataset_that_takes_none_is_refused(tmp_path, capsys):
@@ -195,8 +211,16 @@ def test_an_argument_to_a_dataset_that_takes_none_is_refused(tmp_path, capsys):
 def test_an_invalid_pixel_limit_is_a_configuration_error_naming_the_variable(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LLEBENCH_MAX_PIXELS", "lots")
     assert run("--methods", "input", "--datasets", "sample", "--metrics", "psnr", "--out", str(tmp_path / "r")) == 2
-    assert "LLEBENCH_MAX_PIXELS='lots': expected a positive number of pixels" in capsys.readouterr().err
+    assert "LLEBENCH_MAX_PIXELS='lots': expected a positive whole number of pixels" in capsys.readouterr().err
     assert not (tmp_path / "r" / "scores.csv").exists()
+    # every command that reads images says so before it starts, not one failure per file
+    monkeypatch.delenv("LLEBENCH_MAX_PIXELS")
+    assert run("--methods", "input", "--datasets", "sample", "--metrics", "psnr", "--limit", "1",
+               "--out", str(tmp_path / "ok")) == 0
+    monkeypatch.setenv("LLEBENCH_MAX_PIXELS", "-5")
+    for argv in (["data", "check", "sample"], ["report", str(tmp_path / "ok")]):
+        assert main(argv) == 2, argv
+        assert "LLEBENCH_MAX_PIXELS='-5'" in capsys.readouterr().err
 
 
 # -- smaller -------------------------------------------------------------------------------------------
