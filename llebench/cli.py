@@ -16,7 +16,7 @@ from llebench import __version__
 from llebench.commandline import CommandLine
 from llebench.components import ComponentSpec, parse_assignment
 from llebench.context import Context, data_root_from_env, max_pixels
-from llebench.errors import LLEBenchError, PluginError, ReportedElsewhere, RunConfigError
+from llebench.errors import LLEBenchError, OutputNotWritable, PluginError, ReportedElsewhere, RunConfigError
 from llebench.plugins import KIND_PLURALS, PluginSet, load_plugins
 from llebench.schema import Key, at_least, validate_table
 
@@ -240,13 +240,16 @@ def cmd_report(args: argparse.Namespace, context: Context) -> int:
     plugins = context.plugins
     run = load_runs(args.run, args.output)
     merged = len(args.run) > 1
+    if args.output:
+        run.page = Path(args.output)  # links to outputs and exports are made from there
     chosen = figure_images(run, args.figure_images)
     if args.pairwise:
         from llebench.report.html import write_page
         from llebench.report.pairwise import pairwise_table
 
         table = pairwise_table(run)
-        target = (Path(args.output).with_name("pairwise.csv") if merged else run.path / "pairwise.csv")
+        # beside the page when one is named: a reader writes into the run only where asked to
+        target = Path(args.output).with_name("pairwise.csv") if args.output else run.path / "pairwise.csv"
         write_page(target, table.to_csv(index=False, float_format="%.6g"))
         print(f"{target}: {len(table)} pairs, {int(table['significant'].sum())} significant after Holm correction")
     if args.layout is not None:
@@ -264,7 +267,7 @@ def cmd_report(args: argparse.Namespace, context: Context) -> int:
         try:
             write_report(report, run, target)
         except LLEBenchError as exc:
-            if args.layout is not None:
+            if args.layout is not None or isinstance(exc, OutputNotWritable):  # nothing can be written there
                 raise
             print(f"skipped layout {cls.name}: {exc}", file=sys.stderr)  # it cannot fill this run after all
             continue

@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -135,13 +136,25 @@ class RunResults:
 
     ``scores`` and ``outputs`` are pandas DataFrames of ``scores.csv`` / ``outputs.csv``
     (``value`` and ``seconds`` numeric); ``manifest`` the parsed ``manifest.json``.
+    ``page`` is where the report page being written goes when it is not the layout's own
+    file in the run directory (``llebench report RUN --output FILE``): links to cached
+    outputs and to the exports are made from there.
     """
 
     path: Path
     manifest: dict[str, Any]
     scores: Any  # pandas.DataFrame
     outputs: Any  # pandas.DataFrame
+    page: Path | None = field(default=None, compare=False)
     _summary: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def page_file(self, default_name: str) -> Path:
+        """The page being written: ``page``, else ``default_name`` in the run directory."""
+        return self.page if self.page is not None else self.path / default_name
+
+    def link(self, path: Path, default_name: str) -> Path:
+        """``path`` relative to the directory of the page being written."""
+        return Path(os.path.relpath(Path(path).absolute(), self.page_file(default_name).absolute().parent))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunResults:
@@ -235,6 +248,30 @@ class RunResults:
                 return {name: data[name] for name in data.files}
         except (OSError, ValueError):
             return None
+
+
+def group_rows(frame: Any, columns: list[str], sort: bool = False) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """``frame.groupby(columns)`` that any label survives: ``(key tuple, rows)`` per group.
+
+    pandas 3 turns group keys into Arrow strings, which refuse the surrogate escapes that
+    stand for a non-UTF-8 byte in a file or folder name (a dataset label ``folder:/photos/caf\\xe9``):
+    grouping by them crashed every summary and report. Groups keep the rows' order; ``sort``
+    orders them by key (code points, as ``groupby(sort=True)`` does).
+    """
+    positions: dict[tuple[Any, ...], list[int]] = {}
+    for index, key in enumerate(zip(*(frame[column].tolist() for column in columns))):
+        positions.setdefault(key, []).append(index)
+    for key in sorted(positions) if sort else positions:
+        yield key, frame.iloc[positions[key]]
+
+
+def frame_of_rows(rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str], labels: tuple[str, ...]) -> Any:
+    """A DataFrame of ``rows`` whose ``labels`` columns stay Python strings (object dtype), so
+    labels with surrogate escapes survive (see :func:`group_rows`)."""
+    import pandas as pd
+
+    return pd.DataFrame({column: pd.Series([row[column] for row in rows], dtype=object if column in labels else None)
+                         for column in columns}, columns=list(columns))
 
 
 def dataset_sizes(manifest: dict[str, Any]) -> dict[str, int]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llebench.results import group_rows
+
 
 @dataclass
 class Failure:
@@ -91,10 +93,10 @@ class RunSummary:
         if self.means is None or not len(self.means):
             return []
         lines = []
-        for metric, rows in self.means.groupby("metric", sort=False):
+        for (metric,), rows in group_rows(self.means, ["metric"]):
             datasets = list(dict.fromkeys(rows["dataset"]))
             table = [["", *datasets]]
-            for method, of_method in rows.groupby("method", sort=False):
+            for (method,), of_method in group_rows(rows, ["method"]):
                 cells = {r.dataset: r for r in of_method.itertuples(index=False)}
                 table.append([method] + [_cell(cells.get(d), self.formats.get(metric, "")) for d in datasets])
             widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -28,6 +28,8 @@ from itertools import combinations
 
 import numpy as np
 
+from llebench.results import frame_of_rows, group_rows
+
 RESAMPLES = 10_000
 LEVEL = 0.95
 ALPHA = 0.05
@@ -85,13 +87,12 @@ def summarize(scores, n_total: Mapping[str, int], seed: int = DEFAULT_SEED, resa
 
     ``n_total`` maps dataset labels to their number of images (the N of ``n/N``).
     """
-    import pandas as pd
 
     rows = []
     # in image order: the numbers must not depend on the order the rows were written in
     # (a resumed or sharded run appends in a different order than an uninterrupted one)
     scores = scores.sort_values("image", kind="stable")
-    for (method, dataset, metric), group in scores.groupby(["method", "dataset", "metric"], sort=True):
+    for (method, dataset, metric), group in group_rows(scores, ["method", "dataset", "metric"], sort=True):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=np.float64)
         ok = ok[np.isfinite(ok)]
         low, high = bootstrap_interval(ok, cell_seed(seed, method, dataset, metric), resamples)
@@ -100,10 +101,7 @@ def summarize(scores, n_total: Mapping[str, int], seed: int = DEFAULT_SEED, resa
                      "mean": float(ok.mean()) if ok.size else float("nan"),
                      "std": float(ok.std(ddof=1)) if ok.size > 1 else (0.0 if ok.size else float("nan")),
                      "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    for column in ("method", "dataset", "metric"):  # names may hold surrogate escapes: no Arrow strings
-        table[column] = table[column].astype(object)
-    return table
+    return frame_of_rows(rows, SUMMARY_COLUMNS, ("method", "dataset", "metric"))
 
 
 def paired_pvalue(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -111,9 +112,29 @@ def test_a_report_of_an_unwritable_directory_is_a_clear_error(tmp_path, monkeypa
         raise OutputNotWritable.wrap(path, OSError(errno.EROFS, os.strerror(errno.EROFS)))
 
     monkeypatch.setattr(llebench.report.html, "atomic_write_text", read_only)
-    assert main(["report", str(out), "--layout", "leaderboard"]) == 2
-    err = capsys.readouterr().err
-    assert "Read-only file system" in err and "Traceback" not in err
+    for layouts in (["--layout", "leaderboard"], []):  # chosen, or every layout the run fills
+        assert main(["report", str(out), *layouts]) == 2
+        err = capsys.readouterr().err
+        assert "Read-only file system" in err and "Traceback" not in err and "skipped layout" not in err
+
+
+def test_a_report_written_elsewhere_links_back_into_the_run_and_writes_nothing_there(tmp_path):
+    from urllib.parse import unquote
+
+    data = photos(tmp_path / "data", ["a#1.png", "b.png"])
+    out = tmp_path / "run"
+    assert run("--methods", "sleepy", "--datasets", f"folder:{data}", "--metrics", "mean", "--out", str(out),
+               "--no-report") == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    page = tmp_path / "pages" / "mine.html"
+    page.parent.mkdir()
+    assert main(["report", str(out), "--layout", "leaderboard", "--output", str(page), "--pairwise"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # the run is only read
+    assert (page.parent / "pairwise.csv").exists() and (page.parent / "mine.md").exists()
+    html = page.read_text()
+    links = re.findall(r'href="([^"]+\.png)"', html)
+    assert links and all((page.parent / unquote(link)).is_file() for link in links), links
+    assert 'href="mine.csv"' in html and 'href="report.csv"' not in html
 
 
 def test_a_damaged_cached_output_is_recomputed_and_reports_show_a_placeholder(tmp_path, capsys):
@@ -131,6 +152,23 @@ def test_a_damaged_cached_output_is_recomputed_and_reports_show_a_placeholder(tm
     assert run(*args[:-4], "--metrics", "mean,seconds", "--out", str(out)) == 0  # a new metric: reads the output
     assert "recomputed 1 cached outputs that no longer decoded" in capsys.readouterr().out
     assert cached.read_bytes() == good
+
+
+def test_non_utf8_labels_of_folders_and_methods_round_trip(tmp_path):
+    """A folder whose name is not UTF-8 is a dataset label with a surrogate escape, and so may a
+    method label be: summaries, pairwise tests, tables and resumes take them like any other."""
+    data = photos(tmp_path / os.fsdecode(b"caf\xe9"), ["a.png", "b.png", "c.png"])
+    method = os.fsdecode(b"m\xe9")
+    out = tmp_path / "run"
+    args = ["--methods", f"{method}=sleepy,other=sleepy", "--datasets", f"folder:{data}", "--metrics", "mean",
+            "--out", str(out)]
+    assert run(*args) == 0
+    assert run(*args) == 0  # resume: nothing new, summary and reports written again
+    summary = RunResults.load(out).summary()
+    assert set(summary.method) == {method, "other"} and set(summary.dataset) == {f"folder:{data}"}
+    assert main(["report", str(out), "--pairwise"]) == 0
+    header, pair = (out / "pairwise.csv").read_bytes().splitlines()
+    assert pair.startswith(b"folder:" + os.fsencode(data) + b",mean,") and b"m\xe9" in pair
 
 
 def test_non_utf8_file_names_round_trip(tmp_path):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llebench import stats
+from llebench.results import frame_of_rows, group_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +28,6 @@ COLUMNS = ("dataset", "metric", "method_a", "method_b", "images", "mean_a", "mea
 def pairwise_table(run: RunResults) -> pd.DataFrame:
     """One row per (dataset, metric, two methods): paired images, means, difference a - b,
     Holm-adjusted Wilcoxon p-value and whether it is below 5%."""
-    import pandas as pd
 
     methods = [label for label, entry in run.entries("methods").items() if not entry.get("reference")]
     metrics = {label: entry for label, entry in run.entries("metrics").items()
@@ -45,7 +45,7 @@ def pairwise_table(run: RunResults) -> pd.DataFrame:
                 rows.append({"dataset": dataset, "metric": metric, "method_a": a, "method_b": b, "images": count,
                              "mean_a": mean_a, "mean_b": mean_b, "difference": mean_a - mean_b, "p_holm": p,
                              "significant": bool(p < stats.ALPHA)})
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame_of_rows(rows, COLUMNS, ("dataset", "metric", "method_a", "method_b"))
 
 
 @dataclass
@@ -63,7 +63,7 @@ def pairwise_sections(run: RunResults) -> list[PairwiseSection]:
     """The pairwise table as matrices: a cell is ``+0.123*`` (row minus column, * significant)."""
     table = pairwise_table(run)
     sections = []
-    for (dataset, metric), rows in table.groupby(["dataset", "metric"], sort=False):
+    for (dataset, metric), rows in group_rows(table, ["dataset", "metric"]):
         methods = list(dict.fromkeys([*rows["method_a"], *rows["method_b"]]))
         index = {m: i for i, m in enumerate(methods)}
         cells = [["" for _ in methods] for _ in methods]

@@ -95,6 +95,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "atomic_write_bytes": ("llebench.atomic", "atomic_write_bytes"),
     # results directories
     "RunResults": ("llebench.results", "RunResults"),
+    "group_rows": ("llebench.results", "group_rows"),
     "Entry": ("llebench.results", "Entry"),
     "add_external_scores": ("llebench.store", "add_external_scores"),
 }
@@ -133,7 +134,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from llebench.losses import FeatureNetLoss, Loss, LossInputs  # noqa: F401
     from llebench.plugins import Deferred  # noqa: F401
     from llebench.precision import PRECISIONS, check_precision, native_cpu_support, precision_autocast  # noqa: F401
-    from llebench.results import Entry, RunResults  # noqa: F401
+    from llebench.results import Entry, RunResults, group_rows  # noqa: F401
     from llebench.schema import Key as ConfigKey  # noqa: F401
     from llebench.statedict import WeightsFormatError, flush_subnormals, load_checkpoint, load_state_dict  # noqa: F401
     from llebench.store import add_external_scores  # noqa: F401

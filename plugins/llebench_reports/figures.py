@@ -65,12 +65,14 @@ class WithFigures(Report):
         self.figure_images = list(figure_images) if figure_images else None
 
     def figures(self, run: RunResults) -> list[FigureSection]:
-        return figure_sections(run, self.context, self.figure_images)
+        return figure_sections(run, self.context, self.figure_images, self.filename())
 
 
-def figure_sections(run: RunResults, context: Context, chosen: Sequence[str] | None = None) -> list[FigureSection]:
+def figure_sections(run: RunResults, context: Context, chosen: Sequence[str] | None = None,
+                    page_name: str = "report.html") -> list[FigureSection]:
     """One section per dataset with cached outputs: of the ``chosen`` image ids those in the
-    dataset, else two spread over its ids (then at most :data:`MAX_DATASETS` datasets)."""
+    dataset, else two spread over its ids (then at most :data:`MAX_DATASETS` datasets). Links
+    to the outputs are relative to the page (``run.page``, else ``page_name`` in the run)."""
     methods = entries(run, "methods")
     inputs = InputReader(run, context)
     datasets = list(entries(run, "datasets"))
@@ -88,7 +90,7 @@ def figure_sections(run: RunResults, context: Context, chosen: Sequence[str] | N
             continue
         section = FigureSection(dataset)
         for image in images:
-            section.rows.append(figure_row(run, dataset, image, methods, cached, inputs))
+            section.rows.append(figure_row(run, dataset, image, methods, cached, inputs, page_name))
         sections.append(section)
     return sections
 
@@ -104,7 +106,7 @@ def spread_images(run: RunResults, dataset: str, methods: list[str]) -> list[str
 
 
 def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dict], cached: list[str],
-               inputs: InputReader) -> FigureRow:
+               inputs: InputReader, page_name: str = "report.html") -> FigureRow:
     pictures: list[tuple[str, np.ndarray | None, str, str]] = []  # (label, array, link, missing)
     source, reason = inputs.read(dataset, image)
     pictures.append(("input", source, "", reason))
@@ -121,7 +123,7 @@ def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dic
         except (OSError, ValueError, SyntaxError) as exc:  # damaged since it was written: say so, go on
             pictures.append((method, None, "", f"cached output unreadable ({describe_error(exc)})"))
             continue
-        pictures.append((method, array, link_to(path.relative_to(run.path)), ""))
+        pictures.append((method, array, link_to(run.link(path, page_name)), ""))
     reference = next((array for _, array, _, _ in pictures if array is not None), None)
     box = detail_box(source if source is not None else reference) if reference is not None else None
     row = FigureRow(image)

@@ -11,7 +11,7 @@ from llebench.sdk.report import (
 
 from llebench_reports.figures import WithFigures
 
-from llebench_reports.runinfo import metric_settings
+from llebench_reports.runinfo import export_names, metric_settings
 
 MEAN_RANK = "Rank"
 TITLE = "Leaderboard"
@@ -77,7 +77,7 @@ class Leaderboard(WithFigures):
 
     def render(self, run: RunResults) -> str:
         return render_page(f"llebench results: {run.path.name}", [(TITLE, leaderboard(run))], run.manifest,
-                           figures=self.figures(run), exports=["report.csv", "report.md", "report.tex"],
+                           figures=self.figures(run), exports=export_names(run, self.filename()),
                            pairwise=pairwise_sections(run))
 
     def exports(self, run: RunResults) -> dict[str, str]:

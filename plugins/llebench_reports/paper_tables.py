@@ -15,12 +15,26 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from llebench.sdk import RunResults
+from llebench.sdk import RunResults, group_rows
 from llebench.sdk.report import (
-    AVERAGE, FAILED_MARK, MEASURED, REFERENCE, SIGNIFICANCE_NOTE, UNCOMPARED_MARK, UNCOMPARED_NOTE, Cell, Column,
-    Table, label_rows, mark_tied_best, rank_by_significance, rank_columns, rank_values, row_markers, summary_cell,
+    AVERAGE,
+    FAILED_MARK,
+    MEASURED,
+    REFERENCE,
+    SIGNIFICANCE_NOTE,
+    UNCOMPARED_MARK,
+    UNCOMPARED_NOTE,
+    Cell,
+    Column,
+    Table,
+    label_rows,
+    mark_tied_best,
+    rank_by_significance,
+    rank_columns,
+    rank_values,
+    row_markers,
+    summary_cell,
 )
-
 from llebench_reports.published import Published, published
 from llebench_reports.runinfo import entries, entry_name
 
@@ -118,7 +132,7 @@ class PaperLayout:
         scores = run.scores[run.scores["dataset"].isin(datasets) & run.scores["metric"].isin(metrics)]
         sizes = run.dataset_sizes()
         found: dict[tuple[str, str, str], Stat] = {}
-        for (method, dataset, metric), rows in scores.groupby(["method", "dataset", "metric"], sort=False):
+        for (method, dataset, metric), rows in group_rows(scores, ["method", "dataset", "metric"]):
             key = (datasets[dataset], metrics[metric])
             if key in wanted:
                 stat = self.aggregate(run, metric, method, dataset, rows)

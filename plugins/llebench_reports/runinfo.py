@@ -42,3 +42,9 @@ def metric_settings(run: RunResults, metrics: set[str] | None = None) -> dict[st
     writes under a table."""
     return {label: entry for label, entry in run.manifest.get("metrics", {}).items()
             if metrics is None or entry_name(entry, label) in metrics}
+
+
+def export_names(run: RunResults, page_name: str) -> list[str]:
+    """The exports' file names, as written beside the page (``llebench report --output X.html``: X.csv ...)."""
+    page = run.page_file(page_name)
+    return [page.with_suffix(suffix).name for suffix in (".csv", ".md", ".tex")]

@@ -19,7 +19,7 @@ from llebench_reports.paper_tables import (
     ColumnSpec, PaperLayout, Stat, average_columns, mean_of_images, methods_as_columns,
 )
 from llebench_reports.published import PUBLISHED_SOURCE
-from llebench_reports.runinfo import metric_settings
+from llebench_reports.runinfo import export_names, metric_settings
 from llebench.sdk.nets import CONFUSION_KEY, mean_iou
 
 NO_REFERENCE_DATASETS = [("dicm", "DICM"), ("lime", "LIME"), ("mef", "MEF"), ("vv", "VV"), ("npe", "NPE")]
@@ -134,7 +134,7 @@ class PaperTableReport(Report):
         return table_exports(self.table(run), self.layout.title)
 
     def export_names(self, run: RunResults) -> list[str]:
-        return [f"report_{self.name}{suffix}" for suffix in (".csv", ".md", ".tex")]
+        return export_names(run, self.filename())
 
 
 class Table1(WithFigures, PaperTableReport):
