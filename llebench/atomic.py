@@ -113,18 +113,27 @@ def remove_stale_temporaries(root: str | os.PathLike[str], older_than: float = 0
 
     Only files named ``.llebench-tmp-*`` are touched, and only those last modified more
     than ``older_than`` seconds ago. Call it only while holding the directory's writer
-    lock, so no live writer's temporary is taken. Returns how many were removed.
+    lock, so no live writer's temporary is taken; for the same reason the walk does not
+    enter a sub-directory holding a lock file of its own (another run or training
+    directory nested inside, with its own writer) nor follow links. Returns how many were
+    removed.
     """
+    from llebench.lock import LOCK_NAME
+
     root = Path(root)
     if not root.is_dir():
         return 0
     cutoff = time.time() - older_than
     removed = 0
-    for stale in root.rglob(f"{TEMP_PREFIX}*"):
-        try:
-            if stale.is_file() and not stale.is_symlink() and stale.stat().st_mtime <= cutoff:
-                stale.unlink()
-                removed += 1
-        except OSError:
-            continue
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [name for name in subdirs if not (Path(directory, name) / LOCK_NAME).exists()]
+        for name in files:
+            stale = Path(directory, name)
+            try:
+                if (name.startswith(TEMP_PREFIX) and not stale.is_symlink()
+                        and stale.stat().st_mtime <= cutoff):
+                    stale.unlink()
+                    removed += 1
+            except OSError:
+                continue
     return removed

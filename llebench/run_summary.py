@@ -73,7 +73,7 @@ class RunSummary:
                          "(full-reference metrics need a paired dataset, task metrics a labelled one)")
         lines += [f"error: {e}" for e in self.config_errors + self.setup_errors]
         if self.recomputed:
-            lines.append(f"recomputed {len(self.recomputed)} cached outputs that no longer decoded "
+            lines.append(f"recomputed {len(self.recomputed)} cached outputs that no longer decoded or had the wrong size "
                          f"(e.g. {self.recomputed[0]})")
         # many images fail for one cause (e.g. missing weights): show each cause once
         causes = Counter((f.method, f.metric, f.error) for f in self.failures)

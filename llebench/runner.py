@@ -29,7 +29,9 @@ from llebench.context import Context
 from llebench.cpu_memory import keep_freed_memory
 from llebench.distributed import DistInfo, broadcast, gather
 from llebench.enhancing import check_shape, crop_sample, enhance
-from llebench.errors import ImageError, LLEBenchError, OutputNotWritable, ReportedElsewhere, RunConfigError
+from llebench.errors import (
+    EnhancementError, ImageError, LLEBenchError, OutputNotWritable, ReportedElsewhere, RunConfigError,
+)
 from llebench.images import quantize, read_image, write_png
 from llebench.plugins import PluginSet
 from llebench.lock import RunLock
@@ -360,9 +362,11 @@ class Runner:
             path, row = cached
             try:
                 output, seconds, device = read_image(path), float(row["seconds"]), row["device"]
-            except ImageError as exc:  # damaged since (a truncated PNG): recompute it
-                logger.warning("cached output %s does not decode (%s): recomputed", path, exc)
+                check_shape(enhancer, tuple(output.shape), tuple(sample.input.shape))
+            except (ImageError, EnhancementError) as exc:  # damaged or replaced since: recompute it
+                logger.warning("cached output %s does not decode or has the wrong size (%s): recomputed", path, exc)
                 self.summary.recomputed.append(str(path))
+                output = None
         if output is None:
             if self._warm_up and method not in self._warmed:
                 self._warmed.add(method)

@@ -81,6 +81,27 @@ def test_a_second_writer_is_refused_at_once_naming_the_holder(tmp_path, capsys):
                "--limit", "2") == 0
 
 
+def test_training_holds_the_writer_lock_of_its_directory(tmp_path, capsys):
+    """A second writer of a training directory (training or run) is refused at once, naming the
+    holder, before it touches a checkpoint; a killed training's temporaries are removed."""
+    from llebench.atomic import TEMP_PREFIX
+    from llebench.lock import RunLock
+
+    out = tmp_path / "train"
+    config = tmp_path / "t.toml"
+    config.write_text("[train]\niterations = 1\nbatch_size = 1\n[data]\nimage_size = 32\n")
+    with RunLock(out):  # another llebench process is writing there
+        assert main(["train", "zero_dce", "--config", str(config), "--out", str(out)]) == 2
+        assert "is being written by another llebench process" in capsys.readouterr().err
+        assert not (out / "checkpoints").exists()
+    stale = out / f"{TEMP_PREFIX}iter_1.pt"
+    stale.write_bytes(b"half")
+    data = photos(tmp_path / "photos", ["a.png", "b.png"], size=(40, 40))
+    assert main(["train", "zero_dce", "--config", str(config), "--out", str(out),
+                 "--set", f'data.root="{data}"']) == 0
+    assert not stale.exists() and (out / "model.pt").exists()
+
+
 def test_readers_never_modify_the_run(tmp_path):
     out = tmp_path / "run"
     assert run("--methods", "sleepy", "--datasets", "sample", "--metrics", "mean", "--out", str(out),
@@ -151,6 +172,10 @@ def test_a_damaged_cached_output_is_recomputed_and_reports_show_a_placeholder(tm
     assert "cached output unreadable" in html
     assert run(*args[:-4], "--metrics", "mean,seconds", "--out", str(out)) == 0  # a new metric: reads the output
     assert "recomputed 1 cached outputs that no longer decoded" in capsys.readouterr().out
+    assert cached.read_bytes() == good
+    Image.new("RGB", (10, 10)).save(cached)  # replaced by another picture: it decodes, at the wrong size
+    assert run(*args[:-4], "--metrics", "mean,seconds,seconds_median:8x8", "--out", str(out)) == 0
+    assert "recomputed 1 cached outputs that no longer decoded or had the wrong size" in capsys.readouterr().out
     assert cached.read_bytes() == good
 
 
@@ -273,10 +298,15 @@ def test_stale_temporaries_of_a_killed_run_are_removed_at_the_next_start(tmp_pat
         path.write_bytes(b"half a file")
     other = out / ".someone-elses.tmp"
     other.write_bytes(b"not ours")
+    nested = out / "colleague" / "run"  # another run inside this one: its writer's temporaries are its own
+    nested.mkdir(parents=True)
+    (nested / ".llebench.lock").write_text("")
+    live = nested / f"{TEMP_PREFIX}live.png"
+    live.write_bytes(b"being written")
     assert run("--methods", "sleepy", "--datasets", "sample", "--metrics", "mean", "--out", str(out),
                "--limit", "2") == 0
-    assert not any(path.exists() for path in stale) and other.exists()
-    assert not list(out.rglob(f"{TEMP_PREFIX}*"))
+    assert not any(path.exists() for path in stale) and other.exists() and live.exists()
+    assert list(out.rglob(f"{TEMP_PREFIX}*")) == [live]
 
 
 @pytest.mark.parametrize("name", ["with#hash.png", "per%cent.png", "what?.png", "new\nline.png"])

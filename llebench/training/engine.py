@@ -9,6 +9,7 @@ the benchmark's metrics. docs/plugins.md ("A trainer") says how a trainer plugs 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -23,8 +24,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from llebench import provenance
+from llebench.atomic import remove_stale_temporaries
 from llebench.context import Context
 from llebench.errors import LLEBenchError, RunConfigError
+from llebench.lock import RunLock
 from llebench.plugins import PluginSet
 from llebench import distributed
 from llebench.training.api import StepOutput, TrainContext, Trainer
@@ -73,19 +76,25 @@ def train(
     With ``resume`` the newest complete checkpoint in ``out/checkpoints`` is continued
     exactly (same weights as an uninterrupted run, on the same hardware and thread count);
     without it an ``out`` that already holds checkpoints is refused. Under ``torchrun``
-    every process calls this; only rank 0 writes files. ``context`` gives the data root
-    and the registry (validation datasets and metrics, losses); its device is ignored:
-    the config's ``train.device`` decides.
+    every process calls this; only rank 0 writes files, holding ``out``'s writer lock
+    (:mod:`llebench.lock`: a second training or run on the same directory is refused at
+    once, naming the holder; a killed one's temporaries are removed). ``context`` gives
+    the data root and the registry (validation datasets and metrics, losses); its device
+    is ignored: the config's ``train.device`` decides.
     """
     context = context if context is not None else Context()
-    info, device = distributed.setup(str(config.train["device"]))
-    try:
-        with runtime_settings(config, device):
-            train_ctx = train_context(config, device, Path(out), rank=info.rank, world_size=info.world_size,
-                                      data_root=context.data_root, plugins=context.plugins)
-            return _Run(trainer_cls, config, resume, info, train_ctx).execute()
-    finally:
-        distributed.teardown(info)
+    writer = int(os.environ.get("RANK", "0")) == 0
+    with RunLock(Path(out)) if writer else contextlib.nullcontext():
+        if writer:
+            remove_stale_temporaries(out)
+        info, device = distributed.setup(str(config.train["device"]))
+        try:
+            with runtime_settings(config, device):
+                train_ctx = train_context(config, device, Path(out), rank=info.rank, world_size=info.world_size,
+                                          data_root=context.data_root, plugins=context.plugins)
+                return _Run(trainer_cls, config, resume, info, train_ctx).execute()
+        finally:
+            distributed.teardown(info)
 
 
 @contextlib.contextmanager
