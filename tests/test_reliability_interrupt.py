@@ -32,6 +32,19 @@ def command(data: Path, out: Path, report: bool = False) -> list[str]:
             "--metrics", "mean", "--out", str(out), "--no-progress", *([] if report else ["--no-report"])]
 
 
+def temporaries(out: Path) -> list[str]:
+    """llebench's temporary .csv files in the run directory (a journal being compacted)."""
+    return [name for name in os.listdir(out) if name.startswith(".llebench-tmp-") and name.endswith(".csv")]
+
+
+def newer(path: Path, than: float) -> bool:
+    """``path`` exists and was written at or after the wall time ``than``."""
+    try:
+        return path.stat().st_mtime >= than
+    except FileNotFoundError:
+        return False
+
+
 def rows(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
@@ -78,17 +91,11 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
 
     out = tmp_path / "killed"
     kills, mid_run, startup = 0, 0, 1.0
-    for attempt in range(KILLS + 2):
+    for attempt in range(KILLS):
         before = rows(out / "scores.csv")
         started = time.monotonic()
-        finishing = attempt >= KILLS  # the last two: once every row is written, in compaction or the report
-        process = subprocess.Popen(command(data, out, report=finishing), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        if finishing:
-            while rows(out / "scores.csv") < len(expected) + 1 and process.poll() is None:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.3))  # compaction, summary.csv, the manifest, the report pages
-        elif attempt % 2 == 0:  # a random moment once rows are being written
+        process = subprocess.Popen(command(data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt % 2 == 0:  # a random moment once rows are being written
             while rows(out / "scores.csv") <= before and process.poll() is None and time.monotonic() < started + 60:
                 time.sleep(0.01)
             startup = time.monotonic() - started
@@ -100,9 +107,37 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
-        mid_run += not finishing and rows(out / "scores.csv") > before
+        mid_run += rows(out / "scores.csv") > before
         check_journal(out / "scores.csv")
-    assert kills >= 5 and mid_run >= 3, f"seed {seed}: {kills} kills, {mid_run} mid-run"
+    assert kills >= 4 and mid_run >= 3, f"seed {seed}: {kills} kills, {mid_run} mid-run"
+
+    # then once every row is written: a kill inside the compaction of the journal, and one while
+    # the report pages are written (each tried until it lands there; where it landed is checked)
+    landed = []
+    for phase in ("compaction", "report") * 3:
+        if phase in landed:
+            continue
+        started = time.time()
+        process = subprocess.Popen(command(data, out, report=True), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if phase == "compaction":  # every row journaled, the first .csv temporary is the compacted journal's
+            while process.poll() is None and not (rows(out / "scores.csv") > len(expected) and temporaries(out)):
+                time.sleep(0.0005)
+            inside = process.poll() is None and bool(temporaries(out))
+        else:  # summary.csv is written after compaction and before the pages
+            while process.poll() is None and not newer(out / "summary.csv", started):
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.02, 0.4))
+            inside = process.poll() is None and not newer(out / "report.html", started)
+        if process.poll() is not None:
+            continue
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        kills += 1
+        landed += [phase] if inside else []
+        check_journal(out / "scores.csv")
+    assert landed == ["compaction", "report"], f"seed {seed}: kills landed in {landed}"
+    assert kills >= 6, f"seed {seed}: {kills} kills"
 
     subprocess.run(command(data, out, report=True), check=True, capture_output=True)
     pd.testing.assert_frame_equal(final_scores(out), expected, obj=f"scores (seed {seed})")

@@ -325,12 +325,13 @@ def test_thumbnail_links_are_url_encoded(name, tmp_path):
 def test_seconds_after_an_out_of_memory_fallback_time_the_tiled_call_only(tmp_path):
     data = photos(tmp_path / "data", ["big.png"], size=(90, 70))
     out = tmp_path / "run"
-    assert run("--methods", "oom_above", "-o", "oom_above.error=cpu", "--datasets", f"folder:{data}",
-               "--metrics", "seconds", "--out", str(out)) == 0
+    assert run("--methods", "oom_above", "-o", "oom_above.error=cpu", "-o", "oom_above.fail_after=1.0",
+               "--datasets", f"folder:{data}", "--metrics", "seconds", "--out", str(out)) == 0
     outputs = pd.read_csv(out / "outputs.csv")
     assert outputs.tiled[0] > 0 and (outputs.height[0], outputs.width[0]) == (70, 90)
     seconds = pd.read_csv(out / "scores.csv").value[0]
-    assert seconds == pytest.approx(outputs.seconds[0])
+    # the failed whole-image attempt took a second; the tiled call that made the output, milliseconds
+    assert seconds == pytest.approx(outputs.seconds[0]) and seconds < 0.5
 
 
 @pytest.mark.slow
@@ -354,6 +355,35 @@ def test_figures_of_a_huge_output_work_from_bounded_crops(tmp_path):
     assert sections and sections[0].rows[0].tiles[0].thumb.startswith("data:image/jpeg")
     # the input as the dataset gives it (float32, 576 MB) is all; no float64 copy of any whole image
     assert peak < 800e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_figure_memory_does_not_grow_with_the_number_of_methods(tmp_path):
+    """Each picture of a figure row becomes its thumbnail, crop and histogram before the next is
+    read: six methods need no more memory than one."""
+    from llebench.sdk import Context
+    from llebench_reports.figures import figure_sections
+
+    data = photos(tmp_path / "data", ["wide.png"], size=(1600, 1200))
+    out = tmp_path / "run"
+    labels = [f"m{i}=sleepy" for i in range(6)]
+    assert run("--methods", ",".join(labels), *sum((["-o", f"m{i}.delay=0"] for i in range(6)), []),
+               "--datasets", f"folder:{data}", "--metrics", "mean", "--out", str(out), "--no-report") == 0
+    results = RunResults.load(out)
+
+    def peak_with(methods: int) -> int:
+        kept = [f"m{i}" for i in range(methods)]
+        view = RunResults(results.path, {**results.manifest, "methods": {m: results.manifest["methods"][m]
+                                                                         for m in kept}},
+                          results.scores[results.scores.method.isin(kept)], results.outputs)
+        tracemalloc.start()
+        sections = figure_sections(view, Context(data_root=tmp_path))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(sections[0].rows[0].tiles) == methods + 1
+        return peak
+
+    one, six = peak_with(1), peak_with(6)
+    assert six < 1.2 * one, f"1 method: {one / 1e6:.0f} MB, 6 methods: {six / 1e6:.0f} MB"
 
 
 def test_lock_file_is_released_on_exit_and_names_its_holder(tmp_path):

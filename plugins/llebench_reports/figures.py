@@ -107,39 +107,42 @@ def spread_images(run: RunResults, dataset: str, methods: list[str]) -> list[str
 
 def figure_row(run: RunResults, dataset: str, image: str, methods: dict[str, dict], cached: list[str],
                inputs: InputReader, page_name: str = "report.html") -> FigureRow:
-    pictures: list[tuple[str, np.ndarray | None, str, str]] = []  # (label, array, link, missing)
+    """The input and each method's output of one image as tiles. Each picture is turned into
+    its thumbnail, zoomed crop and histogram as soon as it is read, and dropped: memory holds
+    one full-resolution picture at a time, however many methods the row has."""
+    row = FigureRow(image)
+    box = None  # the zoom box: chosen on the input (else on the first output that decodes)
+
+    def add(label: str, array: np.ndarray | None, link: str = "", missing: str = "") -> None:
+        nonlocal box
+        if array is None:
+            row.tiles.append(Tile(label, missing=missing or "not available"))
+            return
+        box = box if box is not None else detail_box(array)
+        thumb = resize_to_width(array, THUMB_WIDTH)
+        scale = thumb.shape[1] / array.shape[1]
+        row.tiles.append(Tile(label=label, thumb=data_uri(with_box(thumb, box, scale)),
+                              zoom=data_uri(resize_to_width(crop(array, box), THUMB_WIDTH)),
+                              hist=Markup(histogram_svg(array)), link=link))
+
     source, reason = inputs.read(dataset, image)
-    pictures.append(("input", source, "", reason))
+    add("input", source, missing=reason)
+    del source
     for method in methods:
         if method not in cached:
             continue
         path = run.output_image(method, dataset, image)
         if path is None:  # a chosen image this method failed on (or has not reached yet)
-            pictures.append((method, None, "", "no cached output for this image (failed, or not computed)"))
+            add(method, None, missing="no cached output for this image (failed, or not computed)")
             continue
         try:
             with Image.open(path) as img:  # our own 8-bit RGB PNG
                 array = np.asarray(img.convert("RGB"))
         except (OSError, ValueError, SyntaxError) as exc:  # damaged since it was written: say so, go on
-            pictures.append((method, None, "", f"cached output unreadable ({describe_error(exc)})"))
+            add(method, None, missing=f"cached output unreadable ({describe_error(exc)})")
             continue
-        pictures.append((method, array, link_to(run.link(path, page_name)), ""))
-    reference = next((array for _, array, _, _ in pictures if array is not None), None)
-    box = detail_box(source if source is not None else reference) if reference is not None else None
-    row = FigureRow(image)
-    for label, array, link, missing in pictures:
-        if array is None or box is None:
-            row.tiles.append(Tile(label, missing=missing or "not available"))
-            continue
-        thumb = resize_to_width(array, THUMB_WIDTH)
-        scale = thumb.shape[1] / array.shape[1]
-        row.tiles.append(Tile(
-            label=label,
-            thumb=data_uri(with_box(thumb, box, scale)),
-            zoom=data_uri(resize_to_width(crop(array, box), THUMB_WIDTH)),
-            hist=Markup(histogram_svg(array)),
-            link=link,
-        ))
+        add(method, array, link_to(run.link(path, page_name)))
+        del array
     return row
 
 

@@ -48,14 +48,15 @@ class OomAbove(Enhancer):
     name = "oom_above"
     tile_halo = 4
 
-    def __init__(self, context=None, limit: int = 2500, error: str = "torch") -> None:
+    def __init__(self, context=None, limit: int = 2500, error: str = "torch", fail_after: float = 0.0) -> None:
         super().__init__(context)
-        self.limit, self.error = limit, error
+        self.limit, self.error, self.fail_after = limit, error, fail_after
         self.calls: list[tuple[int, int]] = []
 
     def enhance(self, image: torch.Tensor) -> torch.Tensor:
         self.calls.append(tuple(image.shape[-2:]))
         if image.shape[-2] * image.shape[-1] > self.limit:
+            time.sleep(self.fail_after)  # a real out-of-memory comes after seconds of work
             if self.error == "torch":
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
             if self.error == "cpu":
