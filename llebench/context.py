@@ -32,8 +32,9 @@ def max_pixels() -> int:
     """
     value = os.environ.get("LLEBENCH_MAX_PIXELS", str(DEFAULT_MAX_PIXELS))
     try:
-        limit = int(value)
-    except ValueError:
+        number = float(value)  # 1e9 is a whole number too
+        limit = int(number) if number.is_integer() else 0
+    except (ValueError, OverflowError):
         limit = 0
     if limit <= 0:
         raise RunConfigError(f"LLEBENCH_MAX_PIXELS={value!r}: expected a positive whole number of pixels")

@@ -280,10 +280,13 @@ def test_an_invalid_pixel_limit_is_a_configuration_error_naming_the_variable(tmp
     monkeypatch.delenv("LLEBENCH_MAX_PIXELS")
     assert run("--methods", "input", "--datasets", "sample", "--metrics", "psnr", "--limit", "1",
                "--out", str(tmp_path / "ok")) == 0
-    monkeypatch.setenv("LLEBENCH_MAX_PIXELS", "-5")
-    for argv in (["data", "check", "sample"], ["report", str(tmp_path / "ok")]):
-        assert main(argv) == 2, argv
-        assert "LLEBENCH_MAX_PIXELS='-5'" in capsys.readouterr().err
+    for bad in ("-5", "2.5", "inf"):
+        monkeypatch.setenv("LLEBENCH_MAX_PIXELS", bad)
+        for argv in (["data", "check", "sample"], ["report", str(tmp_path / "ok")]):
+            assert main(argv) == 2, argv
+            assert f"LLEBENCH_MAX_PIXELS='{bad}'" in capsys.readouterr().err
+    monkeypatch.setenv("LLEBENCH_MAX_PIXELS", "1e9")
+    assert main(["report", str(tmp_path / "ok")]) == 0
 
 
 # -- smaller -------------------------------------------------------------------------------------------
