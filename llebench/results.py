@@ -335,6 +335,9 @@ def merge_runs(runs: list[RunResults], path: Path) -> RunResults:
             counts[label] = counts.get(label, 0) + 1
     manifest: dict[str, Any] = {**runs[0].manifest, "methods": {}, "datasets": {}, "metrics": {},
                                 "merged_runs": [str(run.path) for run in runs]}
+    devices = [str(run.manifest.get("device", "an unknown device")) for run in runs]
+    if len(set(devices)) > 1:  # timings of different machines: each run's own, said so
+        manifest["device"] = ", ".join(f"{device} ({run.path.name})" for device, run in zip(devices, runs))
     frames = []
     for run in runs:
         rename = {label: f"{label} ({run.path.name})" for label in run.entries("methods") if counts[label] > 1}

@@ -325,10 +325,13 @@ def test_runs_on_copies_of_the_same_data_in_other_directories_merge(tmp_path):
     shutil.copytree(first, tmp_path / "b" / "DICM")
     for name, root in (("one", "a"), ("two", "b")):
         assert main(["run", "--methods", "input" if name == "one" else "gamma", "--datasets", "dicm", "--metrics",
-                     "loe", "--data-root", str(tmp_path / root), "--out", str(tmp_path / name), "--no-progress",
+                     "loe,seconds", "--data-root", str(tmp_path / root), "--out", str(tmp_path / name), "--no-progress",
                      "--no-report"]) == 0
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    (tmp_path / "two" / "manifest.json").write_text(json.dumps({**manifest, "device": "cuda:0"}))  # another machine
     assert main(["report", str(tmp_path / "one"), str(tmp_path / "two"), "--output", str(tmp_path / "m.html")]) == 0
-    assert "gamma" in (tmp_path / "m.html").read_text()
+    page = (tmp_path / "m.html").read_text()
+    assert "gamma" in page and re.search(r"seconds: on cpu [^;]*\(one\), cuda:0 \(two\)", page)
     Image.new("RGB", (120, 96), (9, 9, 9)).save(tmp_path / "b" / "DICM" / "1.png")
     assert main(["run", "--methods", "gamma", "--datasets", "dicm", "--metrics", "loe", "--data-root",
                  str(tmp_path / "b"), "--out", str(tmp_path / "three"), "--no-progress", "--no-report"]) == 0
