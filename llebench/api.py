@@ -124,6 +124,13 @@ class Enhancer(Component, abc.ABC):
         """:meth:`enhance` given the reference image too (only when :attr:`needs_reference`)."""
         raise NotImplementedError(f"{self.name} does not use reference images")
 
+    def published_weights(self) -> tuple[WeightsFile, ...]:
+        """The published files this configuration loads when no ``weights`` is given: a
+        ``--weights`` file byte-identical to them is not marked custom. The default is the
+        method's only file, if it has exactly one (several: which one is the variant's own is
+        the method's to say, so none is assumed)."""
+        return self.weights_files if len(self.weights_files) == 1 else ()
+
     def weights_used(self) -> dict[str, str]:
         """``{file name: sha256}`` of every pretrained file actually loaded."""
         return {}

@@ -41,18 +41,16 @@ def row_variant(enhancer: Enhancer, spec: ComponentSpec) -> str:
     """The variant stored in every score row: what makes this row differ from the published method.
 
     A method's default named variant (the first of ``variants``) is its published
-    configuration: it is not a difference, so it is not stored (nor marked in tables). Then
-    come the non-default options the method's own variant does not already say (``tile=64``),
-    ``custom-weights`` when ``--weights`` replaced the published file (not when it names a
-    byte-identical copy of it) and ``untrained``.
+    configuration: it is not a difference, so it is not stored (nor marked in tables). A method
+    that names its configuration (``medium-bf16``, ``scale8``) says there what its options
+    changed; for one that names none, the non-default options are the variant (``tile=64``).
+    Then ``custom-weights`` when ``--weights`` replaced the published file (not when it names
+    a byte-identical copy of it) and ``untrained``.
     """
     own = enhancer.variant
     if own and enhancer.variants and own == enhancer.variants[0]:
         own = ""
-    parts = [own] if own else []
-    said = set(own.replace("=", "+").split("+"))
-    parts += [f"{key}={value}" for key, value in sorted(changed_options(enhancer, spec).items())
-              if key not in said and str(value) not in said]
+    parts = [own] if own else [f"{key}={value}" for key, value in sorted(changed_options(enhancer, spec).items())]
     if custom_weights(enhancer, spec):
         parts.append("custom-weights")
     if enhancer.settings().get("untrained"):
@@ -68,10 +66,10 @@ def changed_options(enhancer: Enhancer, spec: ComponentSpec) -> dict[str, Any]:
 
 
 def custom_weights(enhancer: Enhancer, spec: ComponentSpec) -> bool:
-    """``--weights`` gave a file that is not one of the method's published ones (by sha256)."""
+    """``--weights`` gave a file other than the published one this configuration loads (by sha256)."""
     if "weights" not in spec.options:
         return False
-    published = {file.sha256 for file in enhancer.weights_files if file.sha256}
+    published = {file.sha256 for file in enhancer.published_weights() if file.sha256}
     used = set(enhancer.weights_used().values())
     return not used or not used <= published
 

@@ -192,9 +192,9 @@ def row_markers(entry: Entry) -> tuple[str, list[str]]:
         meanings.append(f"{UNTRAINED_MARK} trained with random (untrained) feature networks: a smoke test, "
                         "not the method's result")
     variant = _own_variant(entry)
-    said = set(variant.replace("=", "+").split("+"))  # runs before options joined the variant list them apart
-    options = [f"{key}={value}" for key, value in sorted((entry.get("options") or {}).items())
-               if key != "variant" and key not in said and str(value) not in said]
+    # the variant says the options (manifest.row_variant); runs written before it did list them apart
+    options = [] if variant else [f"{key}={value}" for key, value in sorted((entry.get("options") or {}).items())
+                                  if key != "variant"]
     if variant or options:
         marks += VARIANT_MARK
         meanings.append(f"{VARIANT_MARK} " + ", ".join(([f"variant {variant}"] if variant else []) + options))
