@@ -199,6 +199,7 @@ class Runner:
         # a method's first call is slower (allocations, kernels chosen): not timed when a metric uses timing
         self._warm_up = any(getattr(m, "uses_timing", False) for found in applicable.values() for m in found.values())
         self._warmed: set[str] = set()
+        self._columns_of: dict[str, tuple[str, str]] = {}  # method label -> (variant, weights) of its rows
         if self._warm_up and self.shard.local_world_size > 1 and self.shard.rank == 0:
             self.summary.warnings.append(f"timing metrics were measured while {self.shard.local_world_size} ranks "
                                          "shared each host: compare seconds only between runs launched alike")
@@ -418,12 +419,20 @@ class Runner:
         self.summary.computed += 1
 
     def _row_base(self, method: str, enhancer: Enhancer | str, dataset: str, image: str, metric: str) -> dict[str, Any]:
-        variant, weights = "", ""
-        if not isinstance(enhancer, str):
-            variant = row_variant(enhancer, next(s for s in self.plan.methods if s.label == method))
-            weights = ";".join(f"{name}@{sha[:16]}" for name, sha in sorted(enhancer.weights_used().items()))
+        variant, weights = self._method_columns(method, enhancer)
         return {"method": method, "variant": variant, "weights": weights, "dataset": dataset,
                 "image": image, "metric": metric}
+
+    def _method_columns(self, method: str, enhancer: Enhancer | str) -> tuple[str, str]:
+        """The ``variant`` and ``weights`` columns of a method's rows, worked out once per method
+        (they inspect its signature and settings, and would otherwise be redone for every row)."""
+        if isinstance(enhancer, str):
+            return "", ""
+        if method not in self._columns_of:
+            variant = row_variant(enhancer, next(s for s in self.plan.methods if s.label == method))
+            weights = ";".join(f"{name}@{sha[:16]}" for name, sha in sorted(enhancer.weights_used().items()))
+            self._columns_of[method] = (variant, weights)
+        return self._columns_of[method]
 
     def _fail_all(self, method: str, enhancer: Enhancer | str, dataset: str, image: str, metrics: list[str], error: str) -> None:
         for metric in metrics:

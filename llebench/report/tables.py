@@ -303,8 +303,7 @@ def rank_by_significance(table: Table, scores: pd.DataFrame, columns) -> None:
             continue
         cells = {table.key(i): table.rows[i][1][index] for i in members}
         if col.group == AVERAGE:
-            for cell, rank in zip(cells.values(), rank_values([c.value for c in cells.values()], col.lower_better)):
-                cell.rank = rank
+            rank_cells(list(cells.values()), col.lower_better)
             continue
         mark_tied_best(cells, col.lower_better, scores, *(col.scores_key or (col.group, col.metric)))
 
@@ -357,16 +356,19 @@ def rank_columns(table: Table) -> None:
     for kind in {table.kind(i) for i in range(len(table.rows))} - {IDENTITY}:
         members = [i for i in range(len(table.rows)) if table.kind(i) == kind]
         for index, col in enumerate(table.columns):
-            cells = [table.rows[i][1][index] for i in members]
-            for cell, rank in zip(cells, rank_values([c.value for c in cells], col.lower_better)):
-                cell.rank = rank
+            rank_cells([table.rows[i][1][index] for i in members], col.lower_better)
 
 
 def rank_rows(table: Table, directions: list[bool | None]) -> None:
     """Mark best/second along each row (tables whose columns are methods, like Table 2)."""
     for (_, cells), lower_better in zip(table.rows, directions):
-        for cell, rank in zip(cells, rank_values([c.value for c in cells], lower_better)):
-            cell.rank = rank
+        rank_cells(cells, lower_better)
+
+
+def rank_cells(cells: list[Cell], lower_better: bool | None) -> None:
+    """Best/second among ``cells`` by value (ties share a rank)."""
+    for cell, rank in zip(cells, rank_values([c.value for c in cells], lower_better)):
+        cell.rank = rank
 
 
 def mean_ranks(table: Table, columns: list[int]) -> list[float | None]:

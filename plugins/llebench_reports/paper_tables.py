@@ -30,8 +30,8 @@ from llebench.sdk.report import (
     label_rows,
     mark_tied_best,
     rank_by_significance,
+    rank_cells,
     rank_columns,
-    rank_values,
     row_markers,
     summary_cell,
 )
@@ -318,25 +318,19 @@ def methods_as_columns(layout: PaperLayout, run: RunResults, paper: Published | 
             measured_cells.append(cell)
             paper_cells.append(Cell("–") if reference is None
                                else Cell(paper.text(layout.table, key, spec.dataset, spec.metric), reference))
-        rank_along(paper_cells, directions[index])  # the paper's own marks
+        rank_cells(paper_cells, directions[index])  # the paper's own marks
         contenders = {label: cell for i, ((_, label, _), cell) in enumerate(zip(slots, measured_cells))
                       if label is not None and i not in identity and cell.value is not None}
         if layout.tested and (spec.dataset, spec.metric) in sources:
             mark_tied_best(contenders, directions[index], run.scores, *sources[(spec.dataset, spec.metric)])
         else:
-            rank_along(list(contenders.values()), directions[index])
+            rank_cells(list(contenders.values()), directions[index])
         table.rows += [(f"{spec.header} {arrow_text}", measured_cells),
                        (f"{spec.header} {arrow_text}{PAPER_MARK}", paper_cells)]
         table.kinds += [MEASURED, REFERENCE]
         table.row_groups += [index, index]
     table.notes = [SIGNIFICANCE_NOTE if layout.tested else VALUE_RANK_NOTE, *layout.notes_for(table), *legend]
     return table
-
-
-def rank_along(cells: list[Cell], lower_better: bool | None) -> None:
-    """Best/second among ``cells`` by value."""
-    for cell, rank in zip(cells, rank_values([c.value for c in cells], lower_better)):
-        cell.rank = rank
 
 
 def average_columns(datasets: list[tuple[str, str]], metrics: list[tuple[str, str, bool]]) -> list[ColumnSpec]:
